@@ -1,0 +1,650 @@
+"""Parse Hugging Face daily-papers *API* dumps (JSON) into sightings (pure: Polars + stdlib only).
+
+Users save the response of ``/api/daily_papers?date=YYYY-MM-DD`` as ``<something>.json``: a JSON
+array with one item per paper of the day.  ``parse_api_dumps`` turns a batch of such files into
+the same ``contract.SIGHTINGS_SCHEMA`` rows as the text parser (``source_format = 'api_json'``),
+one ``contract.AUTHORS_SCHEMA`` row per named author, and ``contract.REJECTS_SCHEMA`` rows for the
+items it cannot use.  It imports neither Dagster nor DuckDB.
+
+Decoding
+========
+Real responses vary over time (fields appear, disappear, become null), so only ``paper.id`` and
+a title (``paper.title``, else the item's ``title``) are required; every other field is optional
+and unknown fields are ignored.  Each file is decoded by Polars in one call with the explicit
+schema ``ITEM_SCHEMA`` -- never inferred, never a Python loop per item.  Scalars are read as
+strings (Polars turns JSON numbers and booleans into their text) and numbers are then cast with
+``strict=False``, so ``"upvotes": "12"`` is 12 while ``"many"``, ``5.5``, ``true``, negative or
+out-of-range values become null.
+
+Polars refuses a whole file when one value has an incompatible *shape* (an object where a string
+is expected, ``"authors": "x"``, an item that is a number...).  Only then a fallback walks the
+array with the standard library's ``raw_decode``, one item at a time, and rewrites every item
+into the schema's shape: **a wrong-typed optional field becomes null** (an author entry that is
+not an object keeps its place with a null name; a wrong-typed ``paper.title`` falls back to the
+item's ``title``).  A wrong-typed ``paper.id`` or an item that is not an object is an item
+reject.  The rewritten items go through the very same Polars decode and pipeline, so both paths
+give identical results for the items they share.
+
+Items (``REJECTS_SCHEMA``: ``position`` = 1-based array index, ``line_number`` = line where the
+item starts, ``raw_text`` = the item's JSON cut to ``MAX_RAW_TEXT_CHARS``) are rejected, first
+reason wins, when: the item is not an object; it has no ``paper.id`` (or a blank one);
+``paper.id`` is not an arXiv id (see below); it has no title; the title has no letter or digit;
+the title is over ``MAX_TITLE_CHARS`` or the summary over ``MAX_ABSTRACT_CHARS`` characters (the
+limits of the text parser: real titles are < 200 and abstracts < 2,000 characters, so longer
+values are junk, not data).
+
+Whole-dump rejections (``DumpRejected``): empty file; over ``MAX_API_DUMP_BYTES``; invalid UTF-8
+(with the byte offset); a first value that is not an array (an object, a string...); invalid
+JSON (with Polars' or the standard library's location); an empty array; no readable item; no
+dump date.  One rejected dump never affects the others in its batch.
+
+Columns
+=======
+* ``dump_id`` sha256 of the bytes; ``position`` the 1-based array index (rejected items keep
+  their index, so positions have gaps exactly like text dumps).
+* ``dump_date``: an ISO date in the file name wins (the text parser's rule, same helper);
+  otherwise the day of the items' top-level ``publishedAt`` (the day the paper was featured),
+  the most common one if items disagree, ties going to the latest; otherwise the dump is
+  rejected ("no dump date").  Timestamps are read as the calendar day they are written in (the
+  API writes UTC ``...Z``), the same for ``published_on`` (``paper.publishedAt``).
+* ``paper_id = paper_id_for(title)`` (the title hash, as for text dumps: identity across formats
+  is resolved downstream through ``arxiv_id``).
+* ``arxiv_id`` = ``paper.id`` when it is a new-style (``2401.12345``) or old-style
+  (``hep-th/9901001``, ``math.GT/0309136``) arXiv id; a version suffix (``v2``) is stripped
+  because the id names the paper, not a revision, and versions would split identity.  Any
+  other shape rejects the item: the id is the cross-format identity, and a junk id would merge
+  unrelated records downstream.
+* ``title`` / ``abstract`` (``paper.summary``) / organisation / author names are whitespace-
+  collapsed like text dumps (runs of Unicode whitespace -> one space, ends stripped, blank ->
+  null).  Nothing else is changed: SQL, HTML, bidi controls and emoji are plain data.
+* ``n_authors`` = length of ``paper.authors`` (null when the list is absent or null);
+  ``org_handle`` / ``org_name`` = ``organization.name`` / ``.fullname``; ``upvotes`` =
+  ``paper.upvotes``; ``n_comments`` = ``numComments``; ``layout`` null.
+* ``urls`` / ``code_url`` / ``code_status`` from the abstract with
+  ``code_links.code_link_columns`` (``code_source = 'abstract'`` when it finds a repository),
+  unless ``paper.githubRepo`` is a repository URL (``code_links.is_repository_url``, at most
+  ``MAX_URL_CHARS``): then ``code_status = 'repository'``, ``code_url`` = githubRepo and
+  ``code_source = 'api'`` -- the API field is curated by the authors.  ``urls`` stays the
+  abstract's.
+
+Authors (``AUTHORS_SCHEMA``): one row per named author of each sighting, in order.
+``author_position`` is the 1-based index in ``paper.authors``; entries with a null, blank,
+wrong-typed or over-``MAX_TITLE_CHARS`` name are skipped *without renumbering*, so positions
+always point back into the source list (``n_authors`` counts every entry).
+
+Memory
+======
+Polars' JSON decoder builds a document tree of the *whole* file (unknown fields included)
+before it keeps the few known fields, so its transient peak is about ``2 x bytes + 60 bytes x
+values`` -- the number of values matters more than the size: a 200 MB file of realistic items
+(19 M values) peaks at ~1.8 GiB RSS in all, a 200 MB file of ``[0,0,0,...]`` junk (100 M values)
+would need 6.5 GiB.  Two cheap checks therefore bound the peak near 2 GiB before decoding:
+``MAX_API_DUMP_BYTES`` (256 MiB) and ``MAX_JSON_TOKENS`` (20 M structural characters ``, : { [``,
+counted with ``bytes.count`` only for files over 40 MB).  Real responses are under 1 MB, so the
+limits never bite real data.  UTF-8 is validated in 1 MiB chunks without materialising the text.
+The fallback and the ``raw_text`` of rejects decode the text as a Python string (one more copy of
+the file) and the fallback hands rewritten items to Polars in chunks of ``_CHUNK_ITEMS``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import polars as pl
+
+from orchestration.code_links import code_link_columns, is_repository_url
+from orchestration.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
+from orchestration.parsing import (
+    MAX_ABSTRACT_CHARS,
+    MAX_RAW_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+    DumpInput,
+    ParsedDump,
+    _name_date,
+    _paper_ids,
+)
+
+__all__ = [
+    "ARXIV_ID_PATTERN",
+    "ITEM_SCHEMA",
+    "MAX_API_DUMP_BYTES",
+    "MAX_JSON_TOKENS",
+    "MAX_URL_CHARS",
+    "parse_api_dump",
+    "parse_api_dumps",
+]
+
+MAX_API_DUMP_BYTES = 256 * 1024 * 1024
+"""Larger files are rejected whole (see "Memory" in the module docstring); real API responses
+are a few hundred kilobytes."""
+MAX_JSON_TOKENS = 20_000_000
+"""Files with more structural characters (``,`` ``:`` ``{`` ``[``, an upper bound on the number
+of JSON values) are rejected whole: the decoder costs ~60 bytes per value whatever the bytes."""
+MAX_URL_CHARS = 2_000
+"""A longer ``githubRepo`` is ignored (no real URL is that long)."""
+
+ARXIV_ID_PATTERN = r"^(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$"
+"""New-style ``YYMM.NNNN[N]`` or old-style ``archive[.SC]/YYMMNNN``, optional version."""
+
+_AUTHOR = pl.Struct({"name": pl.String})
+_PAPER = pl.Struct(
+    {
+        "id": pl.String,
+        "title": pl.String,
+        "summary": pl.String,
+        "authors": pl.List(_AUTHOR),
+        "publishedAt": pl.String,
+        "upvotes": pl.String,
+        "githubRepo": pl.String,
+    }
+)
+_ORGANIZATION = pl.Struct({"name": pl.String, "fullname": pl.String})
+ITEM_SCHEMA = pl.Schema(
+    {  # type: ignore[arg-type]  # polars types nested dtypes loosely (as in contract.py)
+        "paper": _PAPER,
+        "title": pl.String,
+        "publishedAt": pl.String,
+        "numComments": pl.String,
+        "organization": _ORGANIZATION,
+    }
+)
+"""The only fields read; scalars as String (numbers are cast afterwards, leniently)."""
+
+_PAPER_FIELDS = ("id", "title", "summary", "publishedAt", "upvotes", "githubRepo")
+_ITEM_FIELDS = ("title", "publishedAt", "numComments")
+_UTF8_CHUNK = 1 << 20
+_CHUNK_ITEMS = 20_000
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_FIRST_VALUE = re.compile(rb"[^ \t\n\r]")
+_BOM = b"\xef\xbb\xbf"
+
+# Columns of the per-item frame every file is turned into before the batch pipeline.
+_ITEMS_SCHEMA = pl.Schema(
+    {  # type: ignore[arg-type]  # polars types nested dtypes loosely (as in contract.py)
+        "file": pl.Int32,
+        "position": pl.Int32,
+        "problem": pl.String,
+        "id": pl.String,
+        "paper_title": pl.String,
+        "item_title": pl.String,
+        "summary": pl.String,
+        "authors": pl.List(_AUTHOR),
+        "paper_published": pl.String,
+        "upvotes": pl.String,
+        "github": pl.String,
+        "item_published": pl.String,
+        "comments": pl.String,
+        "org_handle": pl.String,
+        "org_name": pl.String,
+    }
+)
+
+
+# --- public API -------------------------------------------------------------------------------
+
+
+def parse_api_dump(data: bytes, dump_file: str, *, modified_at: dt.datetime) -> ParsedDump:
+    """Parse one API dump; raise ``DumpRejected`` if the whole dump is unreadable."""
+    parsed, rejected = parse_api_dumps([DumpInput(data, dump_file, modified_at)])
+    if rejected:
+        raise rejected[0]
+    return parsed[0]
+
+
+def parse_api_dumps(inputs: Sequence[DumpInput]) -> tuple[list[ParsedDump], list[DumpRejected]]:
+    """Parse a batch of API dumps: one Polars decode per file, then one pipeline for the batch.
+
+    Returns the readable dumps (in input order) and one ``DumpRejected`` per unreadable dump.
+    ``modified_at`` is not needed to date an API dump (the items carry their day) but must be
+    timezone-aware, as for text dumps, so that both parsers take the same inputs.
+    """
+    rejected: dict[int, DumpRejected] = {}
+    frames: list[pl.DataFrame] = []
+    files: dict[int, tuple[str, dt.date | None]] = {}
+    for index, item in enumerate(inputs):
+        if item.modified_at.tzinfo is None:
+            raise ValueError(f"{item.dump_file}: modified_at must be timezone-aware")
+        try:
+            items = _read_items(item.data, item.dump_file)
+        except DumpRejected as error:
+            rejected[index] = error
+            continue
+        frames.append(items.with_columns(pl.lit(index, dtype=pl.Int32).alias("file")))
+        files[index] = (hashlib.sha256(item.data).hexdigest(), _name_date(item.dump_file))
+    parsed: dict[int, ParsedDump] = {}
+    if frames:
+        batch = pl.concat([frame.select(_ITEMS_SCHEMA.names()) for frame in frames])
+        del frames
+        parsed, late = _parse_batch(batch, files, inputs)
+        rejected.update(late)
+    return [parsed[i] for i in sorted(parsed)], [rejected[i] for i in sorted(rejected)]
+
+
+# --- per file: checks and decoding --------------------------------------------------------------
+
+
+def _read_items(data: bytes, dump_file: str) -> pl.DataFrame:
+    """The file's items as ``_ITEMS_SCHEMA`` rows (without ``file``), or ``DumpRejected``."""
+    if not data:
+        raise DumpRejected(dump_file, "empty file (0 bytes)")
+    if len(data) > MAX_API_DUMP_BYTES:
+        raise DumpRejected(dump_file, f"file too large ({len(data)} bytes > {MAX_API_DUMP_BYTES})")
+    # A value takes at least two bytes with its separator, so a file of up to 2 x MAX_JSON_TOKENS
+    # bytes cannot hold too many values and skips the (fast, ~3 ms/MB) count.
+    if len(data) > 2 * MAX_JSON_TOKENS:
+        tokens = sum(data.count(char) for char in (b",", b":", b"{", b"["))
+        if tokens > MAX_JSON_TOKENS:
+            reason = f"too many JSON values to decode within the memory budget ({tokens} structural characters"
+            raise DumpRejected(dump_file, f"{reason} > {MAX_JSON_TOKENS})")
+    bad_byte = _invalid_utf8_at(data)
+    if bad_byte is not None:
+        raise DumpRejected(dump_file, f"invalid UTF-8 at byte {bad_byte}")
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    first = _FIRST_VALUE.search(data, start)
+    if first is None:
+        raise DumpRejected(dump_file, "no JSON value (only whitespace)")
+    if data[first.start() : first.start() + 1] == b"{":
+        raise DumpRejected(dump_file, "top-level JSON object, expected an array of papers")
+    if data[first.start() : first.start() + 1] != b"[":
+        head = data[first.start() : first.start() + 20].decode("utf-8", errors="replace")
+        raise DumpRejected(dump_file, f"not a JSON array (starts with {head!r})")
+    try:
+        decoded = pl.read_json(data, schema=ITEM_SCHEMA)
+    except MemoryError:
+        raise
+    except (Exception, pl.exceptions.PanicException) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # "error deserializing value ..." / "cannot deserialize struct with nulls": a value of the
+        # wrong shape, which the fallback handles; anything else (syntax, depth) is final.
+        if "deserializ" not in message:
+            raise DumpRejected(dump_file, f"invalid JSON ({message})") from None
+        decoded = _lenient_decode(data, dump_file)
+    if decoded.height == 0:
+        raise DumpRejected(dump_file, "empty array (no papers)")
+    return _flatten(decoded)
+
+
+def _invalid_utf8_at(data: bytes) -> int | None:
+    """Byte offset of the first invalid UTF-8 sequence, checked in chunks (no full copy)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for offset in range(0, len(data), _UTF8_CHUNK):
+        chunk = view[offset : offset + _UTF8_CHUNK]
+        try:
+            decoder.decode(chunk, final=offset + _UTF8_CHUNK >= len(data))
+        except UnicodeDecodeError as error:
+            # The decoder may hold back up to 3 bytes of an unfinished sequence from the
+            # previous chunk; the exact offset comes from re-decoding around the error.
+            low = max(0, offset - 4)
+            try:
+                bytes(view[low : offset + _UTF8_CHUNK]).decode("utf-8")
+            except UnicodeDecodeError as exact:
+                return low + exact.start
+            return offset + error.start  # pragma: no cover - decoding again always fails
+    return None
+
+
+def _flatten(decoded: pl.DataFrame) -> pl.DataFrame:
+    """One row per item with the fields as flat columns and a null ``problem``."""
+    paper = pl.col("paper").struct
+    org = pl.col("organization").struct
+    if "problem" not in decoded.columns:
+        decoded = decoded.with_columns(pl.lit(None, dtype=pl.String).alias("problem"))
+    return decoded.select(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("position"),
+        pl.col("problem"),
+        paper.field("id").alias("id"),
+        paper.field("title").alias("paper_title"),
+        pl.col("title").alias("item_title"),
+        paper.field("summary").alias("summary"),
+        paper.field("authors").alias("authors"),
+        paper.field("publishedAt").alias("paper_published"),
+        paper.field("upvotes").alias("upvotes"),
+        paper.field("githubRepo").alias("github"),
+        pl.col("publishedAt").alias("item_published"),
+        pl.col("numComments").alias("comments"),
+        org.field("name").alias("org_handle"),
+        org.field("fullname").alias("org_name"),
+    )
+
+
+# --- the fallback for ill-typed files -------------------------------------------------------------
+
+
+def _skip_ws(text: str, index: int) -> int:
+    """The index of the first non-whitespace character at or after ``index``."""
+    match = _JSON_WS.match(text, index)
+    return index if match is None else match.end()
+
+
+def _scan_items(text: str) -> Iterator[tuple[int, int, int, int, Any]]:
+    """``(position, line, start, end, value)`` for each item of the top-level array in ``text``.
+
+    The standard library decodes one item at a time, so only one item's Python objects are
+    alive at once.  Raises ``ValueError`` (``json.JSONDecodeError``) on malformed JSON and
+    ``RecursionError`` on absurd nesting.
+    """
+    decoder = json.JSONDecoder()
+    index = _skip_ws(text, 1 if text.startswith("\ufeff") else 0)
+    if text[index : index + 1] != "[":
+        raise json.JSONDecodeError("expected '['", text, index)
+    index = _skip_ws(text, index + 1)
+    if text[index : index + 1] == "]":
+        return
+    line, counted = 1, 0
+    position = 0
+    while True:
+        value, end = decoder.raw_decode(text, index)
+        position += 1
+        line += text.count("\n", counted, index)
+        counted = index
+        yield position, line, index, end, value
+        index = _skip_ws(text, end)
+        separator = text[index : index + 1]
+        if separator == "]":
+            return
+        if separator != ",":
+            raise json.JSONDecodeError("expected ',' or ']'", text, index)
+        index = _skip_ws(text, index + 1)
+
+
+def _scalar(value: Any) -> Any:
+    """A value Polars can read as a String, or None (objects, arrays, NaN/inf)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value if isinstance(value, str | int | float) or value is None else None
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for reject reasons."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _rewrite(value: Any) -> tuple[dict[str, Any], str | None]:
+    """An item in ``ITEM_SCHEMA``'s shape (wrong-typed optional fields -> null) and a reason."""
+    if not isinstance(value, dict):
+        return {}, f"item is not a JSON object ({_json_type(value)})"
+    raw_paper = value.get("paper")
+    paper: dict[str, Any] | None = None
+    problem = None
+    if isinstance(raw_paper, dict):
+        paper = {name: _scalar(raw_paper.get(name)) for name in _PAPER_FIELDS}
+        if raw_paper.get("id") is not None and paper["id"] is None:
+            problem = f"paper.id is not a string ({_json_type(raw_paper['id'])})"
+        authors = raw_paper.get("authors")
+        paper["authors"] = (
+            [{"name": _scalar(a.get("name")) if isinstance(a, dict) else None} for a in authors]
+            if isinstance(authors, list)
+            else None
+        )
+    item: dict[str, Any] = {name: _scalar(value.get(name)) for name in _ITEM_FIELDS}
+    item["paper"] = paper
+    organization = value.get("organization")
+    item["organization"] = (
+        {"name": _scalar(organization.get("name")), "fullname": _scalar(organization.get("fullname"))}
+        if isinstance(organization, dict)
+        else None
+    )
+    return item, problem
+
+
+def _lenient_decode(data: bytes, dump_file: str) -> pl.DataFrame:
+    """Decode a syntactically valid file whose values Polars refused, item by item."""
+    text = data.decode("utf-8")
+    chunks: list[pl.DataFrame] = []
+    rewritten: list[str] = []
+    problems: list[str | None] = []
+
+    def flush() -> None:
+        if rewritten:
+            frame = pl.read_json(("[" + ",".join(rewritten) + "]").encode("ascii"), schema=ITEM_SCHEMA)
+            chunks.append(frame.with_columns(pl.Series("problem", problems, dtype=pl.String)))
+            rewritten.clear()
+            problems.clear()
+
+    try:
+        for _position, _line, _start, _end, value in _scan_items(text):
+            item, problem = _rewrite(value)
+            # ASCII escapes: a lone surrogate ("\\ud800") survives the round trip as an escape.
+            rewritten.append(json.dumps(item))
+            problems.append(problem)
+            if len(rewritten) >= _CHUNK_ITEMS:
+                flush()
+    except RecursionError:
+        raise DumpRejected(dump_file, "invalid JSON (nested too deeply)") from None
+    except ValueError as error:
+        raise DumpRejected(dump_file, f"invalid JSON ({error})") from None
+    flush()
+    if not chunks:
+        return pl.DataFrame(schema={**ITEM_SCHEMA, "problem": pl.String})
+    return pl.concat(chunks)
+
+
+def _raw_items(data: bytes, positions: set[int]) -> dict[int, tuple[int, str]]:
+    """``position -> (line, raw JSON cut to MAX_RAW_TEXT_CHARS)`` for the wanted items.
+
+    Only called for files with rejects; stops after the last wanted item.
+    """
+    found: dict[int, tuple[int, str]] = {}
+    text = data.decode("utf-8")
+    last = max(positions)
+    try:
+        for position, line, start, end, _value in _scan_items(text):
+            if position in positions:
+                raw = text[start : min(end, start + MAX_RAW_TEXT_CHARS + 1)]
+                if len(raw) > MAX_RAW_TEXT_CHARS:
+                    raw = raw[:MAX_RAW_TEXT_CHARS] + " [...]"
+                found[position] = (line, raw)
+            if position >= last:
+                break
+    except (ValueError, RecursionError):  # pragma: no cover - the file decoded before
+        pass
+    return found
+
+
+# --- the batch pipeline -----------------------------------------------------------------------
+
+
+def _clean(column: str) -> pl.Expr:
+    """Whitespace-collapsed, stripped; blank -> null (the text parser's cleaning)."""
+    cleaned = pl.col(column).str.strip_chars().str.replace_all(r"\s+", " ")
+    return pl.when(cleaned != "").then(cleaned)
+
+
+def _count(column: str) -> pl.Expr:
+    """A non-negative Int32 from a string, else null."""
+    number = pl.col(column).str.strip_chars().cast(pl.Int32, strict=False)
+    return pl.when(number >= 0).then(number)
+
+
+def _day(column: str) -> pl.Expr:
+    """The ``YYYY-MM-DD`` a timestamp string starts with, if it is a real day."""
+    return pl.col(column).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+
+
+def _parse_batch(
+    batch: pl.DataFrame, files: dict[int, tuple[str, dt.date | None]], inputs: Sequence[DumpInput]
+) -> tuple[dict[int, ParsedDump], dict[int, DumpRejected]]:
+    identifier = pl.col("id").str.strip_chars()
+    items = batch.with_columns(
+        identifier.alias("id"),
+        pl.coalesce(_clean("paper_title"), _clean("item_title")).alias("title"),
+        _clean("summary").alias("abstract"),
+        _clean("org_handle").alias("org_handle"),
+        _clean("org_name").alias("org_name"),
+        pl.col("authors").list.len().cast(pl.Int32).alias("n_authors"),
+        _day("paper_published").alias("published_on"),
+        _day("item_published").alias("featured_on"),
+        _count("upvotes").alias("upvotes"),
+        _count("comments").alias("n_comments"),
+        pl.when(pl.col("github").str.len_chars() <= MAX_URL_CHARS).then(_clean("github")).alias("github"),
+    )
+    titles = items.get_column("title").drop_nulls().unique()
+    ids = _paper_ids(titles).rename({"text": "title"})
+    title_chars = pl.col("title").str.len_chars()
+    abstract_chars = pl.col("abstract").str.len_chars()
+    reason = (
+        pl.when(pl.col("problem").is_not_null())
+        .then(pl.col("problem"))
+        .when(pl.col("id").is_null() | (pl.col("id") == ""))
+        .then(pl.lit("item without paper.id"))
+        .when(~pl.col("id").str.contains(ARXIV_ID_PATTERN))
+        .then(pl.format("paper.id '{}' is not an arXiv id", pl.col("id").str.slice(0, 60)))
+        .when(pl.col("title").is_null())
+        .then(pl.lit("item without a title (paper.title or title)"))
+        .when(title_chars > MAX_TITLE_CHARS)
+        .then(pl.format("title too long ({} chars > {})", title_chars, pl.lit(MAX_TITLE_CHARS)))
+        .when(pl.col("title_empty"))
+        .then(pl.lit("title has no letter or digit"))
+        .when(abstract_chars > MAX_ABSTRACT_CHARS)
+        .then(pl.format("summary too long ({} chars > {})", abstract_chars, pl.lit(MAX_ABSTRACT_CHARS)))
+    )
+    items = items.join(ids, on="title", how="left", maintain_order="left").with_columns(reason.alias("reason"))
+
+    # dump_date: the file name's ISO date, else the most common featured day (ties -> latest).
+    meta = pl.DataFrame(
+        {
+            "file": list(files),
+            "dump_id": [dump_id for dump_id, _ in files.values()],
+            "dump_file": [inputs[index].dump_file for index in files],
+            "name_date": [name_date for _, name_date in files.values()],
+        },
+        schema={"file": pl.Int32, "dump_id": pl.String, "dump_file": pl.String, "name_date": pl.Date},
+    )
+    featured = (
+        items.lazy()
+        .filter(pl.col("featured_on").is_not_null())
+        .group_by("file", "featured_on")
+        .len()
+        .sort("file", "len", "featured_on", descending=[False, True, True])
+        .group_by("file", maintain_order=True)
+        .first()
+        .select("file", pl.col("featured_on").alias("item_date"))
+    )
+    meta = (
+        meta.lazy()
+        .join(featured, on="file", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("name_date", "item_date").alias("dump_date"))
+        .collect()
+    )
+
+    good = items.lazy().filter(pl.col("reason").is_null())
+    # Code links once per distinct abstract (papers recur across a batch's days).
+    links = good.select("abstract").unique().with_columns(*code_link_columns(pl.col("abstract")))
+    api_repo = pl.col("github").is_not_null() & is_repository_url(pl.col("github")).fill_null(False)
+    with_meta = good.join(
+        meta.lazy().select("file", "dump_id", "dump_file", "dump_date"), on="file", how="left", maintain_order="left"
+    )
+    sightings = (
+        with_meta.join(links, on="abstract", how="left", nulls_equal=True, maintain_order="left")
+        .with_columns(
+            pl.when(api_repo).then(pl.lit("repository")).otherwise(pl.col("code_status")).alias("code_status"),
+            pl.when(api_repo).then(pl.col("github")).otherwise(pl.col("code_url")).alias("code_url"),
+            pl.when(api_repo)
+            .then(pl.lit("api"))
+            .when(pl.col("code_url").is_not_null())
+            .then(pl.lit("abstract"))
+            .alias("code_source"),
+            pl.col("id").str.replace(r"v\d+$", "").alias("arxiv_id"),
+            pl.lit(None, dtype=pl.String).alias("layout"),
+            pl.lit("api_json").alias("source_format"),
+        )
+        .sort("file", "position")
+        .select("file", *[pl.col(name).cast(dtype) for name, dtype in SIGHTINGS_SCHEMA.items()])
+        .collect()
+    )
+    name = pl.col("authors").struct.field("name").str.strip_chars().str.replace_all(r"\s+", " ")
+    authors = (
+        with_meta.select(
+            "file",
+            "position",
+            "dump_id",
+            "paper_id",
+            "authors",
+            pl.int_ranges(1, pl.col("authors").list.len() + 1, dtype=pl.Int32).alias("author_position"),
+        )
+        .filter(pl.col("authors").list.len() > 0)
+        .explode("authors", "author_position")
+        .with_columns(name.alias("author_name"))
+        .filter((pl.col("author_name") != "") & (pl.col("author_name").str.len_chars() <= MAX_TITLE_CHARS))
+        .sort("file", "position", "author_position")
+        .select("file", *[pl.col(column).cast(dtype) for column, dtype in AUTHORS_SCHEMA.items()])
+        .collect()
+    )
+    rejects = items.filter(pl.col("reason").is_not_null()).select("file", "position", "reason")
+    return _assemble(meta, sightings, authors, rejects, inputs)
+
+
+def _assemble(
+    meta: pl.DataFrame,
+    sightings: pl.DataFrame,
+    authors: pl.DataFrame,
+    rejects: pl.DataFrame,
+    inputs: Sequence[DumpInput],
+) -> tuple[dict[int, ParsedDump], dict[int, DumpRejected]]:
+    """Split the batch frames per file and decide which dumps are rejected whole."""
+    parsed: dict[int, ParsedDump] = {}
+    rejected: dict[int, DumpRejected] = {}
+    sightings_by_file = sightings.partition_by("file", as_dict=True, include_key=False)
+    authors_by_file = authors.partition_by("file", as_dict=True, include_key=False)
+    rejects_by_file = rejects.partition_by("file", as_dict=True, include_key=False)
+    for row in meta.iter_rows(named=True):
+        index: int = row["file"]
+        dump_file: str = row["dump_file"]
+        found = sightings_by_file.get((index,))
+        bad = rejects_by_file.get((index,))
+        if found is None:
+            assert bad is not None  # a file with items has sightings or rejects
+            first = bad.get_column("reason")[0]
+            reason = f"no readable item ({bad.height} of {bad.height} items rejected, first: {first})"
+            rejected[index] = DumpRejected(dump_file, reason)
+            continue
+        if row["dump_date"] is None:
+            reason = "no dump date (no ISO date in the file name and no item has a top-level publishedAt day)"
+            rejected[index] = DumpRejected(dump_file, reason)
+            continue
+        data = inputs[index].data
+        parsed[index] = ParsedDump(
+            dump_id=row["dump_id"],
+            dump_file=dump_file,
+            dump_date=row["dump_date"],
+            size_bytes=len(data),
+            sightings=found,
+            rejects=_reject_rows(bad, data, row["dump_id"], dump_file),
+            authors=authors_by_file.get((index,), pl.DataFrame(schema=AUTHORS_SCHEMA)),
+        )
+    return parsed, rejected
+
+
+def _reject_rows(bad: pl.DataFrame | None, data: bytes, dump_id: str, dump_file: str) -> pl.DataFrame:
+    """``REJECTS_SCHEMA`` rows for one file, with line numbers and raw JSON of the items."""
+    if bad is None or bad.height == 0:
+        return pl.DataFrame(schema=REJECTS_SCHEMA)
+    positions = bad.get_column("position").to_list()
+    raw = _raw_items(data, set(positions))
+    return pl.DataFrame(
+        {
+            "dump_id": [dump_id] * bad.height,
+            "dump_file": [dump_file] * bad.height,
+            "position": positions,
+            "line_number": [raw[p][0] if p in raw else None for p in positions],
+            "reason": bad.get_column("reason").to_list(),
+            "raw_text": [raw[p][1] if p in raw else None for p in positions],
+        },
+        schema=REJECTS_SCHEMA,
+    )
