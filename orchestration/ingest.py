@@ -1,0 +1,229 @@
+"""From files in the raw folder to rows in the warehouse, without Dagster.
+
+Dagster assets, sensors and ``make run`` all go through these functions, so the
+rules for which files count as dumps live in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.contract import DumpRejected
+from orchestration.parsing import DumpInput, ParsedDump, parse_dumps
+from orchestration.parsing_api import parse_api_dumps
+from orchestration.warehouse import LoadOutcome, Quarantine, connect, load_dumps, writer_lock
+
+DUMP_SUFFIXES = (".txt", ".json")
+API_SUFFIX = ".json"
+TEMPORARY_SUFFIXES = (
+    ".part",
+    ".partial",
+    ".tmp",
+    ".temp",
+    ".crdownload",
+    ".download",
+    ".swp",
+    ".swx",
+)
+# Dagster refuses these in partition keys; such a name is reported, not loaded.
+FORBIDDEN_IN_NAMES = ("...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")
+# One batch is parsed in one vectorised pass and loaded in one transaction; the byte
+# budget keeps memory bounded when a few files are huge.
+BATCH_SIZE = 256
+BATCH_BYTES = 64 << 20
+# One day's page is well under 1 MiB as text or API JSON. A file over this limit is
+# quarantined unread (only hashed, in chunks), which keeps memory bounded whatever is dropped.
+MAX_DUMP_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class RawFile:
+    name: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scan:
+    files: list[RawFile]
+    skipped: list[Skipped]
+
+
+def scan_raw_dir(raw_dir: Path) -> Scan:
+    """List the dump files directly inside ``raw_dir``; report everything else.
+
+    Never raises for a strange entry: each one is skipped with a reason.
+    """
+    files: list[RawFile] = []
+    skipped: list[Skipped] = []
+    try:
+        entries = sorted(os.scandir(raw_dir), key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return Scan([], [Skipped(str(raw_dir), "raw folder does not exist")])
+    root = raw_dir.resolve()
+    for entry in entries:
+        reason = _skip_reason(entry.name, Path(entry.path), root)
+        if reason is not None:
+            skipped.append(Skipped(entry.name, reason))
+            continue
+        info = entry.stat(follow_symlinks=True)
+        files.append(RawFile(entry.name, Path(entry.path), info.st_size, info.st_mtime_ns))
+    return Scan(files, skipped)
+
+
+def _skip_reason(name: str, path: Path, root: Path) -> str | None:
+    """Why ``path`` (``root / name``) is not read as a dump, or ``None`` if it is one."""
+    if "/" in name or name in ("", ".", ".."):
+        return "not a file name directly inside the raw folder"
+    if name.startswith("."):
+        return "hidden file"
+    if name.endswith("~") or (name.startswith("#") and name.endswith("#")):
+        return "editor leftover"
+    if name.lower().endswith(TEMPORARY_SUFFIXES):
+        return "temporary name: still being written"
+    if any(bad in name for bad in FORBIDDEN_IN_NAMES):
+        return "file name contains control characters or '...'"
+    try:
+        if path.is_symlink():
+            target = path.resolve(strict=True)
+            if not target.is_relative_to(root):
+                return "symlink points outside the raw folder"
+        info = path.stat()
+    except (OSError, RuntimeError) as error:
+        return f"cannot be read: {error.__class__.__name__}: {error}"
+    if stat.S_ISDIR(info.st_mode):
+        return "directory"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if not name.lower().endswith(DUMP_SUFFIXES):
+        return "not a dump (dumps end in .txt or .json)"
+    return None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[LoadOutcome] = field(default_factory=list)
+    quarantined: list[Quarantine] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+
+def read_inputs(raw_dir: Path, names: Iterable[str]) -> Iterator[DumpInput | Quarantine | str]:
+    """Read each named file once; yield a missing file's name as a plain string.
+
+    Names come from Dagster partitions, which anyone can add in the UI, and a file can change
+    after the scan; so the scan's rules are applied again and nothing outside the raw folder,
+    no FIFO and no directory is ever opened.
+    """
+    root = raw_dir.resolve()
+    for name in names:
+        path = raw_dir / name
+        if "/" not in name and not path.is_symlink() and not path.exists():
+            yield name
+            continue
+        reason = _skip_reason(name, path, root)
+        if reason is not None:
+            yield Quarantine(name, None, None, f"not read: {reason}")
+            continue
+        try:
+            size = path.stat().st_size
+            if size > MAX_DUMP_BYTES:
+                reason = f"file too large: {size / 2**20:.0f} MiB > {MAX_DUMP_BYTES >> 20} MiB for one day's page"
+                yield Quarantine(name, sha256_file(path), size, reason)
+                continue
+            data = path.read_bytes()
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            yield name
+            continue
+        except OSError as error:
+            yield Quarantine(name, None, None, f"cannot be read: {error}")
+            continue
+        modified_at = dt.datetime.fromtimestamp(mtime, tz=dt.UTC)
+        yield DumpInput(data=data, dump_file=name, modified_at=modified_at)
+
+
+def ingest(
+    raw_dir: Path,
+    warehouse: Path,
+    lock_path: Path,
+    names: Sequence[str],
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[IngestReport], None] | None = None,
+) -> IngestReport:
+    """Parse and load the named dumps in batches; bad files are quarantined, not fatal."""
+    report = IngestReport()
+    batch: list[DumpInput] = []
+    pending_quarantine: list[Quarantine] = []
+
+    def flush() -> None:
+        parsed, rejected = parse_batch(batch)
+        data_by_file = {item.dump_file: item.data for item in batch}
+        quarantine = pending_quarantine + [_quarantine(error, data_by_file.get(error.dump_file)) for error in rejected]
+        with writer_lock(lock_path), connect(warehouse) as con:
+            report.outcomes.extend(load_dumps(con, parsed, quarantine))
+        report.quarantined.extend(quarantine)
+        batch.clear()
+        pending_quarantine.clear()
+        if on_batch is not None:
+            on_batch(report)
+
+    for item in read_inputs(raw_dir, names):
+        if isinstance(item, str):
+            report.missing.append(item)
+            continue
+        if isinstance(item, Quarantine):
+            pending_quarantine.append(item)
+            continue
+        # A file that would take the batch over its byte budget starts the next batch, so a
+        # huge dump is parsed on its own rather than together with everything before it.
+        if batch and sum(len(queued.data) for queued in batch) + len(item.data) > BATCH_BYTES:
+            flush()
+        batch.append(item)
+        if len(batch) >= batch_size:
+            flush()
+    if batch or pending_quarantine:
+        flush()
+    return report
+
+
+def parse_batch(batch: Sequence[DumpInput]) -> tuple[list[ParsedDump], list[DumpRejected]]:
+    """Send text dumps to the page parser and ``*.json`` files to the API parser."""
+    api = [item for item in batch if item.dump_file.lower().endswith(API_SUFFIX)]
+    text = [item for item in batch if not item.dump_file.lower().endswith(API_SUFFIX)]
+    parsed, rejected = parse_dumps(text) if text else ([], [])
+    if api:
+        api_parsed, api_rejected = parse_api_dumps(api)
+        parsed += api_parsed
+        rejected += api_rejected
+    return parsed, rejected
+
+
+def _quarantine(error: DumpRejected, data: bytes | None) -> Quarantine:
+    dump_id = hashlib.sha256(data).hexdigest() if data is not None else None
+    size = len(data) if data is not None else None
+    return Quarantine(error.dump_file, dump_id, size, error.reason)
