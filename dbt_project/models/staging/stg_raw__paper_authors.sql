@@ -1,0 +1,14 @@
+with source as (
+    select * from {{ source('raw', 'paper_authors') }}
+),
+
+final as (
+    select
+        dump_id,
+        paper_id,
+        author_position,
+        trim(author_name) as author_name
+    from source
+)
+
+select * from final

@@ -1,0 +1,59 @@
+with source as (
+    select * from {{ source('raw', 'paper_sightings') }}
+),
+
+cleaned as (
+    select
+        dump_id,
+        dump_file,
+        dump_date,
+        position as entry_position,
+        paper_id,
+        trim(title) as title,
+        nullif(trim(abstract), '') as abstract,
+        n_authors,
+        nullif(trim(org_handle), '') as org_handle,
+        nullif(trim(org_name), '') as org_name,
+        published_on,
+        upvotes,
+        urls,
+        nullif(trim(code_url), '') as code_url,
+        lower(trim(code_status)) as code_status,
+        lower(nullif(trim(code_source), '')) as code_source,
+        layout,
+        nullif(trim(arxiv_id), '') as arxiv_id,
+        lower(trim(source_format)) as source_format,
+        n_comments
+    from source
+),
+
+final as (
+    select
+        dump_id,
+        dump_file,
+        dump_date,
+        entry_position,
+        paper_id,
+        title,
+        abstract,
+        n_authors,
+        org_handle,
+        org_name,
+        published_on,
+        upvotes,
+        urls,
+        code_url,
+        code_status,
+        -- text rows loaded before code_source existed: their only code source is the abstract
+        coalesce(
+            code_source,
+            case when code_url is not null and source_format = 'text' then 'abstract' end
+        ) as code_source,
+        layout,
+        arxiv_id,
+        source_format,
+        n_comments
+    from cleaned
+)
+
+select * from final

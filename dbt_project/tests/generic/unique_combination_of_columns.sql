@@ -1,0 +1,14 @@
+{#
+    Fails on every combination of `combination_of_columns` that occurs more than
+    once. A local stand-in for dbt_utils.unique_combination_of_columns.
+#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+
+select
+    {{ combination_of_columns | join(', ') }},
+    count(*) as n_rows
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+
+{% endtest %}
