@@ -1,0 +1,1 @@
+"""Dagster wiring, one file per concern; assembled in ``orchestration.definitions``."""

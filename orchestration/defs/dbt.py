@@ -1,0 +1,118 @@
+"""The dbt project as Dagster assets, and the read snapshot published after it builds."""
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.defs.resources import PapersResource
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.warehouse import connect, publish_snapshot, record_build, writer_lock
+
+RATES_MODEL = "code_release_rates"
+# The dbt installed next to this interpreter, so an unactivated virtualenv works too.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+DIGEST_FILE = "project_digest.txt"
+
+
+def project_digest(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """Hash of the dbt project's source files: tells when the manifest or the marts are stale."""
+    digest = hashlib.sha256()
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if path.is_file() and relative.parts[0] not in ("target", "logs", "dbt_packages"):
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_manifest(project: DbtProject) -> None:
+    """Run ``dbt parse`` only when the project's files changed since the last parse.
+
+    A fresh clone gets its manifest on first load; later code-location reloads
+    reuse it, so no reload pays for dbt's start-up.
+    """
+    stamp = project.project_dir / project.target_path / DIGEST_FILE
+    digest = project_digest(project.project_dir)
+    if project.manifest_path.exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
+        ["parse", "--quiet"], target_path=project.target_path
+    ).wait()
+    stamp.write_text(digest)
+
+
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR)
+# dbt keys partial parsing on the rendered profile: parse and build must see the same absolute
+# warehouse path, or every build re-parses the whole project.
+os.environ["PAPERS_WAREHOUSE"] = str(Settings.from_env().warehouse)
+ensure_manifest(DBT_PROJECT)
+# Builds never overlap (writer lock), so they share one target folder and its partial-parse state
+# instead of leaving a new folder behind per run.
+RUN_TARGET = DBT_PROJECT.project_dir / DBT_PROJECT.target_path / "last_run"
+
+
+class Translator(DagsterDbtTranslator):
+    """Staging and marts become asset groups named after their folder."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        return str(fqn[1]) if len(fqn) > 2 else "dbt"
+
+
+@dbt_assets(
+    manifest=DBT_PROJECT.manifest_path,
+    project=DBT_PROJECT,
+    dagster_dbt_translator=Translator(),
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, papers: PapersResource) -> Iterator[Any]:
+    settings = papers.settings()
+    # dbt runs as a subprocess and reads the warehouse path from its environment.
+    os.environ["PAPERS_WAREHOUSE"] = str(settings.warehouse)
+    held: list[dg.Output[Any]] = []
+    with writer_lock(settings.writer_lock):
+        # Unit tests check model logic, not data: `make test` runs them; scheduled runs skip them.
+        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context, target_path=RUN_TARGET)
+        for event in invocation.stream():
+            if isinstance(event, dg.Output) and event.output_name == RATES_MODEL:
+                held.append(event)
+            else:
+                yield event
+        if held:
+            with connect(settings.warehouse) as con:
+                row = con.execute(
+                    f"select code_release_rate, n_papers from main.{RATES_MODEL} where period = 'all'"  # noqa: S608
+                ).fetchone()
+    for event in held:
+        rate, papers_count = row if row else (None, 0)
+        yield event.with_metadata(
+            {
+                **event.metadata,
+                "overall_code_release_rate": dg.MetadataValue.float(float(rate or 0.0)),
+                "papers": dg.MetadataValue.int(int(papers_count)),
+            }
+        )
+
+
+@dg.asset(
+    key="warehouse_snapshot",
+    deps=list(dbt_models.keys),
+    group_name="publish",
+    kinds={"duckdb"},
+    description="Read-only copy of the warehouse that SQL clients open; swapped in atomically.",
+)
+def warehouse_snapshot(papers: PapersResource) -> dg.MaterializeResult[None]:
+    settings = papers.settings()
+    with writer_lock(settings.writer_lock), connect(settings.warehouse) as con:
+        record_build(con, project_digest())
+        publish_snapshot(con, settings.warehouse, settings.read_snapshot)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(settings.read_snapshot)),
+            "size_bytes": settings.read_snapshot.stat().st_size,
+        }
+    )
