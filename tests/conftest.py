@@ -1,0 +1,72 @@
+"""Shared fixtures: a temporary raw folder, warehouse and Dagster home per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Workspace:
+    raw_dir: Path
+    warehouse: Path
+    dagster_home: Path
+
+    @property
+    def snapshot(self) -> Path:
+        return self.warehouse.with_name("papers.read.duckdb")
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PAPERS_RAW_DIR": str(self.raw_dir),
+            "PAPERS_WAREHOUSE": str(self.warehouse),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
+    def make_run(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """What ``make run`` does after set-up, against this workspace."""
+        return subprocess.run(
+            [sys.executable, "-m", "orchestration.run"],
+            cwd=REPO_ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    space = Workspace(tmp_path / "raw", tmp_path / "warehouse" / "papers.duckdb", tmp_path / "dagster_home")
+    space.raw_dir.mkdir()
+    space.dagster_home.mkdir()
+    (space.dagster_home / "dagster.yaml").write_text((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
+    for key, value in space.env().items():
+        if key.startswith(("PAPERS_", "DAGSTER_HOME")):
+            monkeypatch.setenv(key, value)
+    return space
+
+
+@pytest.fixture(scope="session")
+def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A warehouse built once per session from synthetic dumps of both layouts, for read-only tests."""
+    from orchestration.synthetic import generate_dumps, write_dumps
+
+    root = tmp_path_factory.mktemp("built")
+    space = Workspace(root / "raw", root / "warehouse" / "papers.duckdb", root / "dagster_home")
+    space.raw_dir.mkdir()
+    space.dagster_home.mkdir()
+    (space.dagster_home / "dagster.yaml").write_text((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
+    write_dumps(space.raw_dir, generate_dumps(days=40, papers_per_day=12, seed=5), output_format="mixed")
+    result = space.make_run()
+    assert result.returncode == 0, result.stderr[-4000:]
+    return space

@@ -1,0 +1,72 @@
+"""The code location's shape: lineage, checks, sensor and schedule can't drift silently."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.definitions import defs
+
+MARTS = {
+    "papers",
+    "paper_first_seen",
+    "authors_per_paper",
+    "author_count_summary",
+    "code_release_rates",
+    "code_release_rates_by_year",
+    "paper_authors",
+    "paper_upvotes_daily",
+}
+STAGING = {
+    f"staging/stg_raw__{table}"
+    for table in ("paper_sightings", "dumps", "rejected_entries", "quarantined_dumps", "paper_authors")
+}
+INTERMEDIATE = {"intermediate/int_paper_identity", "intermediate/int_paper_sightings"}
+RAW = {
+    f"raw/{table}"
+    for table in ("dump_files", "paper_sightings", "dumps", "rejected_entries", "quarantined_dumps", "paper_authors")
+}
+
+
+def test_asset_keys_are_exactly_the_lineage() -> None:
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == RAW | STAGING | INTERMEDIATE | MARTS | {"warehouse_snapshot"}
+
+
+def test_lineage_runs_from_dump_files_through_staging_to_marts() -> None:
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        return {parent.to_user_string() for parent in graph.get(dg.AssetKey.from_user_string(key)).parent_keys}
+
+    assert parents("raw/paper_sightings") == {"raw/dump_files"}
+    assert parents("staging/stg_raw__paper_sightings") == {"raw/paper_sightings"}
+    assert "staging/stg_raw__paper_sightings" in parents("intermediate/int_paper_sightings")
+    assert "intermediate/int_paper_sightings" in parents("papers")
+    assert parents("warehouse_snapshot") >= MARTS
+
+
+def test_ingestion_checks_and_dbt_tests_are_asset_checks() -> None:
+    checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {
+        ("raw/paper_sightings", "no_empty_dumps"),
+        ("raw/paper_sightings", "rejects_below_5_percent"),
+        ("raw/paper_sightings", "no_quarantined_dumps"),
+    } <= checks
+    assert ("papers", "unique_papers_paper_id") in checks
+    assert any(asset == "code_release_rates" for asset, _ in checks)
+
+
+def test_sensor_and_schedule_are_on_by_default() -> None:
+    sensor = defs.resolve_sensor_def("raw_folder_sensor")
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 30
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.execution_timezone == "UTC"
+
+
+def test_sightings_backfill_is_a_single_run() -> None:
+    node = defs.resolve_asset_graph().get(dg.AssetKey(["raw", "paper_sightings"]))
+    assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition)
