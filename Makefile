@@ -8,6 +8,8 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 # One planned event per asset for a partition-range run, not one per dump (see orchestration/run.py).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= 1
+# Hand per-partition materializations to the event log in batches (orchestration/event_storage.py).
+export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 SCALE ?= full
 
 .PHONY: run test lint dev sql bench clean distclean setup demo-dumps
@@ -53,6 +55,5 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(BIN)/uv sync --frozen --quiet
 	@touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
-	@mkdir -p $(DAGSTER_HOME)
-	cp orchestration/dagster.yaml $@
+$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml $(VENV)/.synced
+	@$(BIN)/python -m orchestration.instance > /dev/null

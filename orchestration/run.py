@@ -7,14 +7,16 @@ or changed dumps and an unchanged dbt project it launches nothing.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from orchestration.instance import install_instance_config
 from orchestration.settings import REPO_ROOT, Settings
 
 # Step-by-step logs stay in the run's history (make dev); the terminal gets warnings only.
@@ -22,17 +24,18 @@ from orchestration.settings import REPO_ROOT, Settings
 # the per-partition events took minutes for a ten-year backfill. Dagster's trade-off: partitions
 # of a failed run are not marked failed; the raw.dumps ledger still says what loaded.
 SINGLE_PLANNED_EVENT = ("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+# The per-partition materializations go to the event log in batches (orchestration/event_storage.py).
+EVENT_BATCHES = ("DAGSTER_EVENT_BATCH_SIZE", "1000")
+FAILURE_TAIL = 6000  # characters of dbt's output shown when a run fails
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def ensure_dagster_home() -> None:
     """Default DAGSTER_HOME to the repo's git-ignored folder, so history survives restarts."""
     os.environ.setdefault(*SINGLE_PLANNED_EVENT)
+    os.environ.setdefault(*EVENT_BATCHES)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        shutil.copyfile(REPO_ROOT / "orchestration" / "dagster.yaml", config)
+    install_instance_config(home)
 
 
 def describe(request: dg.RunRequest) -> str:
@@ -55,14 +58,18 @@ def main() -> int:
         requests = plan_refresh(settings, instance, always_build=False)
         for request in requests:
             print(describe(request), flush=True)
-            result = job.execute_in_process(
-                instance=instance,
-                tags=request.tags,
-                asset_selection=request.asset_selection,
-                run_config=QUIET,
-                raise_on_error=False,
-            )
+            # dagster-dbt echoes dbt's log to stdout; keep it for a failure, not for the summary.
+            echoed = io.StringIO()
+            with contextlib.redirect_stdout(echoed):
+                result = job.execute_in_process(
+                    instance=instance,
+                    tags=request.tags,
+                    asset_selection=request.asset_selection,
+                    run_config=QUIET,
+                    raise_on_error=False,
+                )
             if not result.success:
+                print(echoed.getvalue()[-FAILURE_TAIL:], file=sys.stderr)
                 print(
                     f"run {result.run_id} failed; see the Dagster UI (make dev) for the logs",
                     file=sys.stderr,

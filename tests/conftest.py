@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.instance import install_instance_config
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,7 +51,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     space = Workspace(tmp_path / "raw", tmp_path / "warehouse" / "papers.duckdb", tmp_path / "dagster_home")
     space.raw_dir.mkdir()
     space.dagster_home.mkdir()
-    (space.dagster_home / "dagster.yaml").write_text((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
+    install_instance_config(space.dagster_home)
     for key, value in space.env().items():
         if key.startswith(("PAPERS_", "DAGSTER_HOME")):
             monkeypatch.setenv(key, value)
@@ -65,7 +67,7 @@ def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     space = Workspace(root / "raw", root / "warehouse" / "papers.duckdb", root / "dagster_home")
     space.raw_dir.mkdir()
     space.dagster_home.mkdir()
-    (space.dagster_home / "dagster.yaml").write_text((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
+    install_instance_config(space.dagster_home)
     write_dumps(space.raw_dir, generate_dumps(days=40, papers_per_day=12, seed=5), output_format="mixed")
     result = space.make_run()
     assert result.returncode == 0, result.stderr[-4000:]

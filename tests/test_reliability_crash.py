@@ -43,6 +43,7 @@ import duckdb
 import pytest
 
 from orchestration.ingest import sha256_file
+from orchestration.instance import install_instance_config
 from orchestration.synthetic import SyntheticDump, generate_dumps, write_dumps
 from orchestration.warehouse import connect, publish_snapshot, snapshot_state
 from tests.conftest import REPO_ROOT, Workspace
@@ -277,7 +278,7 @@ def new_workspace(root: Path) -> Workspace:
     space = Workspace(root / "raw", root / "warehouse" / "papers.duckdb", root / "dagster_home")
     space.raw_dir.mkdir(parents=True)
     space.dagster_home.mkdir()
-    (space.dagster_home / "dagster.yaml").write_text((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
+    install_instance_config(space.dagster_home)
     return space
 
 

@@ -1,0 +1,112 @@
+"""The batched event log records a single-run backfill exactly as Dagster's stock SQLite storage does."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from orchestration.event_storage import BatchedSqliteEventLogStorage
+from orchestration.instance import install_instance_config
+from tests.conftest import REPO_ROOT
+
+KEYS = [f"2026-01-{day:02d}.txt" for day in range(1, 29)] + [f"extra {n}.json" for n in range(30)]
+PARTS = dg.DynamicPartitionsDefinition(name="files")
+ASSET = dg.AssetKey(["raw", "things"])
+
+
+@dg.asset(key=ASSET, partitions_def=PARTS, backfill_policy=dg.BackfillPolicy.single_run())
+def things(context: dg.AssetExecutionContext) -> dg.MaterializeResult[Any]:
+    return dg.MaterializeResult(metadata={"files_in_run": len(context.partition_keys), "note": "same for all"})
+
+
+def _backfill(home: Path, *, project_config: bool) -> dg.DagsterInstance:
+    if project_config:
+        install_instance_config(home)
+    else:
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    instance = dg.DagsterInstance.from_config(str(home))
+    instance.add_dynamic_partitions(PARTS.name or "", KEYS)
+    job = dg.Definitions(assets=[things]).resolve_implicit_global_asset_job_def()
+    tags = {"dagster/asset_partition_range_start": KEYS[0], "dagster/asset_partition_range_end": KEYS[-1]}
+    assert job.execute_in_process(instance=instance, tags=tags).success
+    return instance
+
+
+def _recorded(instance: dg.DagsterInstance) -> dict[str, Any]:
+    records = instance.fetch_materializations(ASSET, limit=1000).records
+    latest = instance.get_latest_materialization_event(ASSET)
+    assert latest is not None
+    asset_record = instance.get_asset_records([ASSET])[0].asset_entry
+    return {
+        "partitions": instance.get_materialized_partitions(ASSET),
+        "latest_by_partition": sorted(
+            instance.event_log_storage.get_latest_storage_id_by_partition(
+                ASSET, dg.DagsterEventType.ASSET_MATERIALIZATION
+            )
+        ),
+        "metadata": sorted(
+            (r.partition_key or "", sorted((k, v.value) for k, v in r.asset_materialization.metadata.items()))  # type: ignore[union-attr]
+            for r in records
+        ),
+        "run_events": len(instance.all_logs(records[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)),
+        "latest_partition_is_recorded": latest.dagster_event.partition in KEYS,  # type: ignore[union-attr]
+        "asset_record_latest": asset_record.last_materialization_record is not None,
+        "tagged_partitions": sorted(
+            t.get("dagster/partition", "")
+            for t in instance.get_event_tags_for_asset(ASSET, filter_tags={}, filter_event_id=None)
+        ),
+    }
+
+
+def test_project_instance_uses_the_batched_storage_in_its_own_home(tmp_path: Path) -> None:
+    install_instance_config(tmp_path / "home")
+    instance = dg.DagsterInstance.from_config(str(tmp_path / "home"))
+    assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
+    assert Path(instance.event_log_storage._base_dir) == (tmp_path / "home" / "history" / "runs").resolve()
+
+
+def test_uninstalled_template_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "dagster.yaml").write_text((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
+    with pytest.raises(Exception, match="absolute path"):
+        dg.DagsterInstance.from_config(str(tmp_path)).event_log_storage  # noqa: B018
+
+
+def test_batched_backfill_is_recorded_like_the_stock_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "25")  # 58 partitions: batches of 25, 25 and 8
+    single_writes: list[str] = []
+    stock_store_event = BatchedSqliteEventLogStorage.store_event
+
+    def counting_store_event(self: BatchedSqliteEventLogStorage, event: Any) -> None:
+        single_writes.append(event.dagster_event_type.value if event.dagster_event_type else "log")
+        stock_store_event(self, event)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event", counting_store_event)
+    batched = _backfill(tmp_path / "batched", project_config=True)
+    assert isinstance(batched.event_log_storage, BatchedSqliteEventLogStorage)
+    stock = _backfill(tmp_path / "stock", project_config=False)
+    assert type(stock.event_log_storage).__name__ == "SqliteEventLogStorage"
+
+    expected = _recorded(stock)
+    assert expected["partitions"] == set(KEYS)
+    assert expected["run_events"] == len(KEYS)
+    assert _recorded(batched) == expected
+    # The batch path did the work: no materialization went through the one-event-at-a-time write.
+    assert "ASSET_MATERIALIZATION" not in single_writes
+    assert "STEP_START" in single_writes
+
+
+def test_install_upgrades_an_earlier_install_but_not_a_hand_written_config(tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    (ours / "dagster.yaml").write_text("# Instance settings for the project's DAGSTER_HOME (older)\ntelemetry: {}\n")
+    hand_written = "storage:\n  postgres:\n    postgres_url: postgresql://localhost/dagster\n"
+    (theirs / "dagster.yaml").write_text(hand_written)
+
+    install_instance_config(ours)
+    install_instance_config(theirs)
+
+    assert f'base_dir: "{ours.resolve()}/history/runs"' in (ours / "dagster.yaml").read_text()
+    assert (theirs / "dagster.yaml").read_text() == hand_written
