@@ -48,6 +48,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestration.instance import install_instance_config
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "benchmarks"
 CORPUS_ROOT = BENCH_DIR / "corpus"
@@ -74,7 +76,7 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale(3650, 100, 7, dt.date(2016, 3, 1), 4, 3, 1, 10, 3, 3, 3, 5),
+    "full": Scale(3650, 100, 7, dt.date(2016, 3, 1), 4, 3, 1, 50, 3, 3, 3, 5),
     "small": Scale(60, 100, 7, dt.date(2016, 3, 1), 1, 3, 1, 10, 3, 3, 1, 5),
 }
 
@@ -145,7 +147,8 @@ class Space:
         return self.root / "dagster_home"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERS_", "DAGSTER_"))}
+        # Dagster's tuning variables (DAGSTER_EVENT_BATCH_SIZE, ...) come from `make bench` as for `make run`.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERS_") and k != "DAGSTER_HOME"}
         return {
             **env,
             "PAPERS_RAW_DIR": str(self.raw_dir),
@@ -159,7 +162,7 @@ class Space:
         space = cls(root)
         for folder in (space.raw_dir, space.warehouse.parent, space.dagster_home):
             folder.mkdir(parents=True)
-        shutil.copy(REPO_ROOT / "orchestration" / "dagster.yaml", space.dagster_home / "dagster.yaml")
+        install_instance_config(space.dagster_home)
         for dump in dumps:
             space.add_dump(dump)
         return space
@@ -179,6 +182,7 @@ class Space:
         shutil.copytree(self.raw_dir, root / "raw", copy_function=os.link)
         shutil.copytree(self.warehouse.parent, root / "warehouse")
         shutil.copytree(self.dagster_home, root / "dagster_home")
+        install_instance_config(root / "dagster_home")  # its event log lives in the copy
         return Space(root)
 
     def make_run(self, log_path: Path) -> Measured:
