@@ -54,6 +54,9 @@ def test_ingestion_checks_and_dbt_tests_are_asset_checks() -> None:
     } <= checks
     assert ("papers", "unique_papers_paper_id") in checks
     assert any(asset == "code_release_rates" for asset, _ in checks)
+    # Singular tests reading several models name the asset they check in their dbt meta.
+    assert ("code_release_rates", "assert_code_release_all_row_covers_every_paper") in checks
+    assert ("staging/stg_raw__paper_authors", "assert_paper_authors_belong_to_a_sighting") in checks
 
 
 def test_sensor_and_schedule_are_on_by_default() -> None:

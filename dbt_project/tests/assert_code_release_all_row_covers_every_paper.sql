@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'code_release_rates'}}}) }}
+
 -- The single 'all' row of code_release_rates must count every paper exactly once,
 -- and the monthly rows must add up to the same total.
 with rates as (

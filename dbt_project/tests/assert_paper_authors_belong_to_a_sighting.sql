@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'stg_raw__paper_authors'}}}) }}
+
 -- Every author list must belong to a loaded sighting: same dump and same title hash.
 with authors as (
     select * from {{ ref('stg_raw__paper_authors') }}
