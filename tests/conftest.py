@@ -5,14 +5,30 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from orchestration.instance import install_instance_config
 
+if TYPE_CHECKING:
+    import dagster as dg
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The dbt marts: tables in schema main.
+MARTS = (
+    "papers",
+    "paper_first_seen",
+    "authors_per_paper",
+    "author_count_summary",
+    "code_release_rates",
+    "code_release_rates_by_year",
+    "paper_authors",
+    "paper_upvotes_daily",
+)
 
 
 @dataclass(frozen=True)
@@ -72,3 +88,23 @@ def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     result = space.make_run()
     assert result.returncode == 0, result.stderr[-4000:]
     return space
+
+
+@pytest.fixture(scope="module")
+def shared_instance() -> Iterator[dg.DagsterInstance]:
+    """A persistent temp Dagster instance per module (~2 s to create): sensor and schedule
+    contexts get an instance ref, as under the daemon."""
+    import dagster as dg
+
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture
+def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
+    """The shared instance with no dump partitions registered."""
+    from orchestration.defs.ingestion import DUMPS_NAME
+
+    for key in shared_instance.get_dynamic_partitions(DUMPS_NAME):
+        shared_instance.delete_dynamic_partition(DUMPS_NAME, key)
+    return shared_instance

@@ -26,6 +26,7 @@ import duckdb
 import pytest
 
 from orchestration.warehouse import connect
+from tests.conftest import MARTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT = REPO_ROOT / "dbt_project"
@@ -451,19 +452,7 @@ def test_marts_are_tables_in_main_and_staging_views_apart(marts: duckdb.DuckDBPy
         ).fetchall()
     )
     assert tables == {
-        **{
-            f"main.{name}": "BASE TABLE"
-            for name in (
-                "papers",
-                "paper_first_seen",
-                "authors_per_paper",
-                "author_count_summary",
-                "code_release_rates",
-                "code_release_rates_by_year",
-                "paper_authors",
-                "paper_upvotes_daily",
-            )
-        },
+        **{f"main.{name}": "BASE TABLE" for name in MARTS},
         **{f"intermediate.int_{name}": "VIEW" for name in ("paper_identity", "paper_sightings")},
         **{
             f"staging.stg_raw__{name}": "VIEW"

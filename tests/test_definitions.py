@@ -5,17 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.definitions import defs
+from tests.conftest import MARTS as ALL_MARTS
 
-MARTS = {
-    "papers",
-    "paper_first_seen",
-    "authors_per_paper",
-    "author_count_summary",
-    "code_release_rates",
-    "code_release_rates_by_year",
-    "paper_authors",
-    "paper_upvotes_daily",
-}
+MARTS = set(ALL_MARTS)
 STAGING = {
     f"staging/stg_raw__{table}"
     for table in ("paper_sightings", "dumps", "rejected_entries", "quarantined_dumps", "paper_authors")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -25,20 +24,6 @@ RANGE_END = "dagster/asset_partition_range_end"
 SCHEDULE = defs.resolve_schedule_def("daily_refresh")
 BUILD_KEYS = {*dbt_models.keys, warehouse_snapshot.key}
 INGEST_KEYS = {dg.AssetKey(["raw", table]) for table in ("paper_sightings", "dumps", "rejected_entries")}
-
-
-@pytest.fixture(scope="module")
-def shared_instance() -> Iterator[dg.DagsterInstance]:
-    """A persistent temp instance: schedule contexts need an instance ref, as under the daemon."""
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
-@pytest.fixture
-def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
-    for key in shared_instance.get_dynamic_partitions(DUMPS_NAME):
-        shared_instance.delete_dynamic_partition(DUMPS_NAME, key)
-    return shared_instance
 
 
 def evaluate(workspace: Workspace, instance: dg.DagsterInstance) -> list[dg.RunRequest]:

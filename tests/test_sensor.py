@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,20 +92,6 @@ class Daemon:
 
 
 SENSOR = defs.resolve_sensor_def("raw_folder_sensor")
-
-
-@pytest.fixture(scope="module")
-def shared_instance() -> Iterator[dg.DagsterInstance]:
-    """A persistent temp instance (sensors get an instance ref, as under the daemon); ~2 s to create."""
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
-@pytest.fixture
-def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
-    for key in shared_instance.get_dynamic_partitions(DUMPS_NAME):
-        shared_instance.delete_dynamic_partition(DUMPS_NAME, key)
-    return shared_instance
 
 
 @pytest.fixture
