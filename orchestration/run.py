@@ -19,7 +19,6 @@ import duckdb
 from orchestration.instance import install_instance_config
 from orchestration.settings import REPO_ROOT, Settings
 
-# Step-by-step logs stay in the run's history (make dev); the terminal gets warnings only.
 # One "planned" event per asset for a partition-range run instead of one per partition: on SQLite
 # the per-partition events took minutes for a ten-year backfill. Dagster's trade-off: partitions
 # of a failed run are not marked failed; the raw.dumps ledger still says what loaded.
@@ -27,11 +26,13 @@ SINGLE_PLANNED_EVENT = ("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
 # The per-partition materializations go to the event log in batches (orchestration/event_storage.py).
 EVENT_BATCHES = ("DAGSTER_EVENT_BATCH_SIZE", "1000")
 FAILURE_TAIL = 6000  # characters of dbt's output shown when a run fails
+# Step-by-step logs stay in the run's history (make dev); the terminal gets warnings only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def ensure_dagster_home() -> None:
-    """Default DAGSTER_HOME to the repo's git-ignored folder, so history survives restarts."""
+    """Default DAGSTER_HOME to the repo's git-ignored folder (history survives restarts), install the
+    project's instance settings there, and default Dagster's event-writing variables as make does."""
     os.environ.setdefault(*SINGLE_PLANNED_EVENT)
     os.environ.setdefault(*EVENT_BATCHES)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
