@@ -16,8 +16,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from orchestration.ingest import scan_raw_dir
 from orchestration.instance import install_instance_config
-from orchestration.settings import REPO_ROOT, Settings
+from orchestration.settings import REPO_ROOT, Settings, SettingsError
+from orchestration.warehouse import WarehouseError, check_writable
 
 # One "planned" event per asset for a partition-range run instead of one per partition: on SQLite
 # the per-partition events took minutes for a ten-year backfill. Dagster's trade-off: partitions
@@ -49,10 +51,16 @@ def describe(request: dg.RunRequest) -> str:
 
 
 def main() -> int:
-    from orchestration.definitions import defs, ingest_job
+    try:
+        settings = Settings.from_env()
+        settings.check_raw_dir()
+        check_writable(settings.warehouse)
+        from orchestration.definitions import defs, ingest_job  # reads the schedule's setting
+    except (SettingsError, WarehouseError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from orchestration.defs.schedules import plan_refresh
 
-    settings = Settings.from_env()
     ensure_dagster_home()
     job = defs.resolve_job_def(ingest_job.name)
     with dg.DagsterInstance.get() as instance:
@@ -70,16 +78,37 @@ def main() -> int:
                     raise_on_error=False,
                 )
             if not result.success:
-                print(echoed.getvalue()[-FAILURE_TAIL:], file=sys.stderr)
+                # A failure the user can fix carries its own message; anything else shows dbt's log.
+                reasons = failure_descriptions(result)
+                print(
+                    "\n".join(f"error: {reason}" for reason in reasons) or echoed.getvalue()[-FAILURE_TAIL:],
+                    file=sys.stderr,
+                )
                 print(
                     f"run {result.run_id} failed; see the Dagster UI (make dev) for the logs",
                     file=sys.stderr,
                 )
                 return 1
-    if not requests:
+    if not scan_raw_dir(settings.raw_dir).files:
+        print(
+            f"Nothing to ingest yet: the raw folder {settings.raw_dir} holds no dumps. The raw tables and the marts"
+            " exist and are empty; drop *.txt or *.json dumps there and run again."
+        )
+    elif not requests:
         print("Nothing new in the raw folder; the warehouse is up to date.")
     print(summary(settings))
     return 0
+
+
+def failure_descriptions(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The messages of the run's ``dg.Failure``s: problems a user can fix, explained without a traceback."""
+    return [
+        event.step_failure_data.user_failure_data.description
+        for event in result.all_events
+        if event.is_step_failure
+        and event.step_failure_data.user_failure_data is not None
+        and event.step_failure_data.user_failure_data.description
+    ]
 
 
 def summary(settings: Settings) -> str:

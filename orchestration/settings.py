@@ -1,20 +1,29 @@
-"""Where the raw folder and the warehouse live.
+"""Where the raw folder and the warehouse live, and how the pipeline runs.
 
-Two environment variables steer every part of the project (Dagster, dbt's
-profiles.yml, tests and benchmarks): ``PAPERS_RAW_DIR`` and ``PAPERS_WAREHOUSE``.
-They are read when a run or a sensor tick needs them, never at import time, so a
-code-location reload picks up a changed environment without surprises.
+Environment variables steer every part of the project (Dagster, dbt's
+profiles.yml, tests and benchmarks): ``PAPERS_RAW_DIR`` and ``PAPERS_WAREHOUSE``
+above all. They are read when a run or a sensor tick needs them, never at import
+time, so a code-location reload picks up a changed environment without surprises.
+A value that cannot be used raises ``SettingsError``, whose message names the
+variable and says what to do: a typo is a user's problem to fix, not a traceback.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+_Number = TypeVar("_Number", int, float)
+
+
+class SettingsError(Exception):
+    """A setting that cannot work as given; the message names the variable and the fix."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +42,8 @@ class Settings:
         return cls(
             raw_dir=_absolute(raw_dir),
             warehouse=_absolute(warehouse),
-            sensor_interval_s=int(env.get("PAPERS_SENSOR_INTERVAL_SECONDS") or 30),
-            sensor_settle_s=float(env.get("PAPERS_SENSOR_SETTLE_SECONDS") or 3),
+            sensor_interval_s=_number(env, "PAPERS_SENSOR_INTERVAL_SECONDS", int, 30, minimum=1),
+            sensor_settle_s=_number(env, "PAPERS_SENSOR_SETTLE_SECONDS", float, 3.0, minimum=0),
             schedule_cron=env.get("PAPERS_SCHEDULE_CRON") or "0 6 * * *",
         )
 
@@ -46,6 +55,34 @@ class Settings:
     @property
     def writer_lock(self) -> Path:
         return self.warehouse.with_name(f"{self.warehouse.name}.writer.lock")
+
+    def check_raw_dir(self) -> None:
+        """Raise ``SettingsError`` unless the raw folder exists (an empty one is fine)."""
+        if not self.raw_dir.exists():
+            raise SettingsError(
+                f"PAPERS_RAW_DIR: the raw folder {self.raw_dir} does not exist. "
+                "Create it, or set PAPERS_RAW_DIR to the folder that holds your dumps."
+            )
+        if not self.raw_dir.is_dir():
+            raise SettingsError(
+                f"PAPERS_RAW_DIR: {self.raw_dir} is not a folder. "
+                "Set PAPERS_RAW_DIR to the folder that holds your dumps."
+            )
+
+
+def _number(
+    env: Mapping[str, str], name: str, kind: Callable[[str], _Number], default: _Number, *, minimum: _Number
+) -> _Number:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not a number; unset it to use the default, {default}.") from None
+    if not value >= minimum:  # also refuses nan
+        raise SettingsError(f"{name}={text!r} must be at least {minimum}; unset it to use the default, {default}.")
+    return value
 
 
 def _absolute(path: Path) -> Path:

@@ -19,6 +19,7 @@ import datetime as dt
 import fcntl
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -124,21 +125,79 @@ class Quarantine:
     reason: str
 
 
+class WarehouseError(Exception):
+    """A permanent problem with the warehouse file: retrying cannot help, the message says what to do."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` can pass by waiting: another process holds the warehouse's lock."""
+    if isinstance(error, TimeoutError):
+        return True
+    return isinstance(error, duckdb.IOException) and "Could not set lock" in str(error)
+
+
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, creating the file and the raw tables on first use."""
-    if read_only:
-        return duckdb.connect(str(path), read_only=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
+    """Open the warehouse, creating the file and the raw tables on first use.
+
+    A file that cannot be written or is not a DuckDB database raises ``WarehouseError``; a lock
+    held by another process raises DuckDB's own ``IOException`` (see ``is_transient``).
+    """
+    try:
+        if read_only:
+            return duckdb.connect(str(path), read_only=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
+    except duckdb.IOException as error:
+        if is_transient(error):
+            raise
+        raise WarehouseError(
+            f"{path}: cannot open the warehouse: {error}. The warehouse is built from the raw folder alone: "
+            f"move {path.name} and its read snapshot aside and run `make run` to build it again."
+        ) from error
+    except OSError as error:
+        raise _unwritable(path, error) from error
     con.execute(DDL)
     return con
+
+
+def check_writable(path: Path) -> None:
+    """Raise ``WarehouseError`` unless the warehouse file (and its folder) can be created and written.
+
+    Tries the real operations rather than asking ``os.access``, which says yes to root on a
+    read-only disk. Cheap enough to run before any other work, so a wrong path fails at once.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+        if path.exists():
+            with path.open("r+b"):
+                pass
+    except OSError as error:
+        raise _unwritable(path, error) from error
+
+
+def _unwritable(path: Path, error: OSError) -> WarehouseError:
+    where = Path(error.filename or path.parent)
+    reason = error.strerror or str(error)
+    if isinstance(error, FileExistsError | NotADirectoryError) and where.exists() and not where.is_dir():
+        reason = "it is a file, not a folder"
+    return WarehouseError(
+        f"PAPERS_WAREHOUSE: cannot write {where}: {reason}. "
+        f"The warehouse ({path}) must be a file in a folder you can write: fix its permissions or set "
+        "PAPERS_WAREHOUSE to another path."
+    )
 
 
 @contextlib.contextmanager
 def writer_lock(lock_path: Path, *, timeout_s: float = 3600.0) -> Iterator[None]:
     """Serialise writers across processes; a second writer waits instead of failing."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("a")
+    except OSError as error:
+        raise _unwritable(lock_path, error) from error
+    with handle:
         deadline = time.monotonic() + timeout_s
         while True:
             try:

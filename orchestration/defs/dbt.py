@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.defs.resources import PapersResource
+from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 from orchestration.warehouse import connect, publish_snapshot, record_build, writer_lock
 
@@ -74,7 +74,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, papers: P
     # dbt runs as a subprocess and reads the warehouse path from its environment.
     os.environ["PAPERS_WAREHOUSE"] = str(settings.warehouse)
     held: list[dg.Output[Any]] = []
-    with writer_lock(settings.writer_lock):
+    with failure_policy(), writer_lock(settings.writer_lock):
+        # The raw tables exist even before the first dump arrives, so an empty folder builds empty marts.
+        connect(settings.warehouse).close()
         # Unit tests check model logic, not data: `make test` runs them; scheduled runs skip them.
         invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context, target_path=RUN_TARGET)
         for event in invocation.stream():
@@ -107,7 +109,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, papers: P
 )
 def warehouse_snapshot(papers: PapersResource) -> dg.MaterializeResult[None]:
     settings = papers.settings()
-    with writer_lock(settings.writer_lock), connect(settings.warehouse) as con:
+    with failure_policy(), writer_lock(settings.writer_lock), connect(settings.warehouse) as con:
         record_build(con, project_digest())
         publish_snapshot(con, settings.warehouse, settings.read_snapshot)
     return dg.MaterializeResult(

@@ -5,9 +5,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dagster as dg
-import duckdb
 
-from orchestration.defs.resources import PapersResource
+from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.ingest import IngestReport, ingest
 from orchestration.settings import Settings
 from orchestration.warehouse import connect, writer_lock
@@ -37,9 +36,6 @@ CHECK_QUARANTINE = dg.AssetCheckSpec(
     description="Every file of the run could be read as a dump.",
 )
 REJECT_SHARE_LIMIT = 0.05
-
-TRANSIENT_ERRORS = (duckdb.IOException, TimeoutError, OSError)
-
 
 RAW_TABLES = {
     "paper_sightings": "Parsed paper entries: one row per entry per dump (current file versions only).",
@@ -77,11 +73,10 @@ def ingest_dumps(context: dg.AssetExecutionContext, papers: PapersResource) -> I
     """Parse the run's dump files with Polars and load them into the raw tables in DuckDB."""
     settings = papers.settings()
     names = context.partition_keys
-    try:
+    # Parse problems never reach the policy: a bad file is quarantined, the rest of the batch loads.
+    with failure_policy():
+        settings.check_raw_dir()
         report = ingest(settings.raw_dir, settings.warehouse, settings.writer_lock, names)
-    except TRANSIENT_ERRORS as error:
-        # Lock and IO trouble can pass; parse problems never reach here (they are quarantined).
-        raise dg.RetryRequested(max_retries=3, seconds_to_wait=5) from error
     for name in report.missing:
         context.log.warning(f"{name}: file is gone from the raw folder; its rows stay in the warehouse")
     for item in report.quarantined:

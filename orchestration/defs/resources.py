@@ -1,11 +1,14 @@
 """Resources: where the raw folder and the warehouse are, resolved at run time."""
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 
-from orchestration.settings import Settings
+from orchestration.settings import Settings, SettingsError
+from orchestration.warehouse import WarehouseError, is_transient
 
 
 class PapersResource(dg.ConfigurableResource["PapersResource"]):
@@ -21,3 +24,20 @@ class PapersResource(dg.ConfigurableResource["PapersResource"]):
             raw_dir=Path(self.raw_dir).resolve() if self.raw_dir else base.raw_dir,
             warehouse=Path(self.warehouse).resolve() if self.warehouse else base.warehouse,
         )
+
+
+@contextlib.contextmanager
+def failure_policy() -> Iterator[None]:
+    """Retry what can pass by waiting; fail at once, with the fix and no traceback, on what can't.
+
+    A lock held by another writer is worth a retry. A missing folder, a path that cannot be
+    written or a warehouse that is not a DuckDB file will be just as wrong in five seconds.
+    """
+    try:
+        yield
+    except (SettingsError, WarehouseError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+    except Exception as error:
+        if is_transient(error):
+            raise dg.RetryRequested(max_retries=3, seconds_to_wait=5) from error
+        raise

@@ -7,7 +7,7 @@ from orchestration.defs.ingestion import DUMPS, DUMPS_NAME
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import INGEST_JOB_NAME
 from orchestration.ingest import scan_raw_dir, sha256_file
-from orchestration.settings import Settings
+from orchestration.settings import Settings, SettingsError
 from orchestration.warehouse import snapshot_state
 
 BUILD_KEYS = [*dbt_models.keys, warehouse_snapshot.key]
@@ -53,6 +53,16 @@ def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_bui
 
 
 def build_daily_schedule(cron: str) -> dg.ScheduleDefinition:
+    try:
+        return _daily_schedule(cron)
+    except dg.DagsterInvalidDefinitionError:
+        raise SettingsError(
+            f"PAPERS_SCHEDULE_CRON={cron!r} is not a cron schedule of 5 fields (minute hour day month weekday); "
+            "unset it to use the default, '0 6 * * *'."
+        ) from None
+
+
+def _daily_schedule(cron: str) -> dg.ScheduleDefinition:
     @dg.schedule(
         name="daily_refresh",
         cron_schedule=cron,
@@ -61,7 +71,14 @@ def build_daily_schedule(cron: str) -> dg.ScheduleDefinition:
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Ingests any dump not yet loaded and rebuilds the marts, even if the sensor was off.",
     )
-    def daily_refresh(context: dg.ScheduleEvaluationContext, papers: PapersResource) -> list[dg.RunRequest]:
-        return plan_refresh(papers.settings(), context.instance, always_build=True)
+    def daily_refresh(
+        context: dg.ScheduleEvaluationContext, papers: PapersResource
+    ) -> list[dg.RunRequest] | dg.SkipReason:
+        settings = papers.settings()
+        try:
+            settings.check_raw_dir()
+        except SettingsError as error:
+            return dg.SkipReason(str(error))
+        return plan_refresh(settings, context.instance, always_build=True)
 
     return daily_refresh

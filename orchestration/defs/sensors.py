@@ -18,7 +18,7 @@ import dagster as dg
 from orchestration.defs.ingestion import DUMPS
 from orchestration.defs.resources import PapersResource
 from orchestration.ingest import scan_raw_dir, sha256_file
-from orchestration.settings import Settings
+from orchestration.settings import Settings, SettingsError
 from orchestration.warehouse import snapshot_state
 
 INGEST_JOB_NAME = "ingest_job"
@@ -122,6 +122,10 @@ def build_drop_folder_sensor(minimum_interval_seconds: int) -> dg.SensorDefiniti
         context: dg.SensorEvaluationContext, papers: PapersResource
     ) -> dg.SensorResult | dg.SkipReason:
         settings = papers.settings()
+        try:
+            settings.check_raw_dir()
+        except SettingsError as error:
+            return dg.SkipReason(str(error))
         cursor = Cursor.load(context.cursor)
         known = set(DUMPS.get_partition_keys(dynamic_partitions_store=context.instance))
         loaded, _ = snapshot_state(settings.read_snapshot)
