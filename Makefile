@@ -15,7 +15,7 @@ SCALE ?= full
 .PHONY: run test lint dev sql bench clean distclean setup demo-dumps
 
 run: setup ## Ingest everything in the raw folder, build the marts, print a summary
-	$(BIN)/python -m orchestration.run
+	$(BIN)/python -m orchestration.run $(if $(DUMPS),--dumps "$(DUMPS)")
 
 test: setup ## pytest (incl. dbt build with its tests and unit tests), ruff, mypy, sqlfluff
 	$(BIN)/pytest

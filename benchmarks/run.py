@@ -547,7 +547,7 @@ def child_rebuild() -> dict[str, Any]:
 
     job = defs.resolve_job_def(ingest_job.name)
     with dg.DagsterInstance.get() as instance:
-        requests = plan_refresh(Settings.from_env(), instance, always_build=True)
+        requests = plan_refresh(Settings.from_env(), instance, always_build=True).requests
         assert len(requests) == 1, "expected one run"
         assert requests[0].asset_selection, "expected a build-only run"
         for request in requests:

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.defs.dbt import DBT_EXECUTABLE, DBT_PROJECT, dbt_models, warehouse_snapshot
-from orchestration.defs.ingestion import DUMP_FILES, ingest_dumps
+from orchestration.defs.ingestion import DUMP_FILES, WRITTEN_WITH_SIGHTINGS, paper_sightings
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import build_daily_schedule
 from orchestration.defs.sensors import INGEST_JOB_NAME, build_drop_folder_sensor
@@ -16,12 +16,12 @@ settings = Settings.from_env()
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB_NAME,
-    selection=dg.AssetSelection.assets(ingest_dumps, dbt_models, warehouse_snapshot),
+    selection=dg.AssetSelection.assets(paper_sightings, dbt_models, warehouse_snapshot),
     description="Parse and load dumps, build the dbt models, publish the read snapshot.",
 )
 
 defs = dg.Definitions(
-    assets=[DUMP_FILES, ingest_dumps, dbt_models, warehouse_snapshot],
+    assets=[DUMP_FILES, *WRITTEN_WITH_SIGHTINGS, paper_sightings, dbt_models, warehouse_snapshot],
     jobs=[ingest_job],
     sensors=[build_drop_folder_sensor(settings.sensor_interval_s)],
     schedules=[build_daily_schedule(settings.schedule_cron)],

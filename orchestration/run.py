@@ -7,19 +7,26 @@ or changed dumps and an unchanged dbt project it launches nothing.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 
-from orchestration.ingest import scan_raw_dir
+from orchestration import contract
+from orchestration.ingest import DumpState, scan_raw_dir
 from orchestration.instance import install_instance_config
 from orchestration.settings import REPO_ROOT, Settings, SettingsError
 from orchestration.warehouse import WarehouseError, check_writable
+
+if TYPE_CHECKING:
+    from orchestration.defs.schedules import RefreshPlan
 
 # One "planned" event per asset for a partition-range run instead of one per partition: on SQLite
 # the per-partition events took minutes for a ten-year backfill. Dagster's trade-off: partitions
@@ -41,16 +48,39 @@ def ensure_dagster_home() -> None:
     install_instance_config(home)
 
 
-def describe(request: dg.RunRequest) -> str:
-    start = request.tags.get("dagster/asset_partition_range_start")
-    if start is None:
+FRESH_STATES: tuple[DumpState, ...] = ("new", "changed")
+
+
+def describe(plan: RefreshPlan) -> str:
+    """What the runs of ``plan`` are about to do, in one line."""
+    first = plan.requests[0].tags.get("dagster/asset_partition_range_start")
+    if first is None:
         return "Rebuilding the dbt models and the read snapshot..."
-    end = request.tags["dagster/asset_partition_range_end"]
-    span = start if start == end else f"{start} .. {end}"
-    return f"Ingesting {span} in one Dagster run, then building the dbt models..."
+    if plan.count("rerun"):
+        what = f"Re-parsing {plan.count('rerun')} dump(s) as asked and replacing their rows"
+    else:
+        fresh = " and ".join(f"{plan.count(state)} {state}" for state in FRESH_STATES if plan.count(state))
+        parts = [f"ingesting {fresh} dump(s)"] if fresh else []
+        if plan.count("outdated"):
+            parts.append(
+                f"re-parsing {plan.count('outdated')} dump(s) read by an older parser"
+                f" (now version {contract.PARSER_VERSION})"
+            )
+        what = " and ".join(parts)
+        what = what[0].upper() + what[1:]
+    runs = "one Dagster run" if len(plan.requests) == 1 else f"{len(plan.requests)} Dagster runs"
+    return f"{what} in {runs}, then building the dbt models..."
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make run", description="Bring the warehouse up to date with the raw folder.")
+    parser.add_argument(
+        "--dumps",
+        default="",
+        help="re-parse these dump files (names in the raw folder, separated by spaces or commas; 'all' for every one)"
+        " and replace their rows, whether or not they changed",
+    )
+    args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
         settings.check_raw_dir()
@@ -59,14 +89,23 @@ def main() -> int:
     except (SettingsError, WarehouseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from orchestration.defs.schedules import plan_refresh
+    from orchestration.defs.schedules import plan_refresh, plan_rerun
 
     ensure_dagster_home()
     job = defs.resolve_job_def(ingest_job.name)
+    selection = args.dumps.replace(",", " ").split()
     with dg.DagsterInstance.get() as instance:
-        requests = plan_refresh(settings, instance, always_build=False)
-        for request in requests:
-            print(describe(request), flush=True)
+        try:
+            if selection:
+                plan = plan_rerun(settings, instance, selection)
+            else:
+                plan = plan_refresh(settings, instance, always_build=False)
+        except SettingsError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if plan.requests:
+            print(describe(plan), flush=True)
+        for request in plan.requests:
             # dagster-dbt echoes dbt's log to stdout; keep it for a failure, not for the summary.
             echoed = io.StringIO()
             with contextlib.redirect_stdout(echoed):
@@ -94,7 +133,7 @@ def main() -> int:
             f"Nothing to ingest yet: the raw folder {settings.raw_dir} holds no dumps. The raw tables and the marts"
             " exist and are empty; drop *.txt or *.json dumps there and run again."
         )
-    elif not requests:
+    elif not plan.requests:
         print("Nothing new in the raw folder; the warehouse is up to date.")
     print(summary(settings))
     return 0

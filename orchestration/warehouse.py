@@ -29,7 +29,8 @@ from typing import Literal
 import duckdb
 import polars as pl
 
-from orchestration.contract import AUTHORS_SCHEMA, PARSER_VERSION, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
+from orchestration import contract
+from orchestration.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
 from orchestration.parsing import ParsedDump
 
 # Files are written in a storage format that the DuckDB CLI from PyPI (``make sql``)
@@ -95,15 +96,20 @@ create table if not exists raw.quarantined_dumps (
     dump_id varchar,
     size_bytes bigint,
     reason varchar not null,
-    quarantined_at timestamptz not null
+    quarantined_at timestamptz not null,
+    parser_version varchar
 );
+alter table raw.quarantined_dumps add column if not exists parser_version varchar;
 create table if not exists raw.build_state (
     project_digest varchar not null,
     built_at timestamptz not null
 );
 """
 
-LoadStatus = Literal["loaded", "replaced", "unchanged", "duplicate"]
+# loaded: a new file; replaced: new content for a known file; reparsed: the same content parsed again
+# (a rerun, or a parser upgrade); unchanged: content already loaded by this parser, left alone;
+# duplicate: content another file already carries, counted once.
+LoadStatus = Literal["loaded", "replaced", "reparsed", "unchanged", "duplicate"]
 
 
 @dataclass(frozen=True)
@@ -213,10 +219,40 @@ def writer_lock(lock_path: Path, *, timeout_s: float = 3600.0) -> Iterator[None]
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def current_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Map each dump file to the dump_id of its current content."""
-    rows = con.execute("select dump_file, dump_id from raw.dumps where is_current").fetchall()
-    return {file: dump_id for file, dump_id in rows}
+@dataclass(frozen=True)
+class Loaded:
+    """What the warehouse holds for one file: its content (sha256) and the parser version that read it."""
+
+    dump_id: str
+    parser_version: str | None  # None: quarantined before versions were recorded
+
+    @property
+    def is_current(self) -> bool:
+        """Read by the parser that runs now: nothing to gain from reading it again."""
+        return self.parser_version == contract.PARSER_VERSION
+
+
+def loaded_versions(con: duckdb.DuckDBPyConnection) -> dict[str, Loaded]:
+    """Each file's latest content in the ledger or the quarantine, with the parser version that read it."""
+    # A snapshot published before quarantine verdicts carried a version (it can't be migrated: it is
+    # read-only) counts its verdicts as made by an older parser, so they are tried once more.
+    versioned = con.execute(
+        "select count(*) from duckdb_columns()"
+        " where schema_name = 'raw' and table_name = 'quarantined_dumps' and column_name = 'parser_version'"
+    ).fetchone() != (0,)
+    quarantine_version = "parser_version" if versioned else "null"
+    rows = con.execute(
+        f"""
+        with seen as (
+            select dump_file, dump_id, parser_version, loaded_at as seen_at from raw.dumps where is_current
+            union all
+            select dump_file, dump_id, {quarantine_version}, quarantined_at from raw.quarantined_dumps
+            where dump_id is not null
+        )
+        select dump_file, arg_max(dump_id, seen_at), arg_max_null(parser_version, seen_at) from seen group by dump_file
+        """  # noqa: S608  # a column name or null, never data
+    ).fetchall()
+    return {file: Loaded(str(dump_id), version) for file, dump_id, version in rows}
 
 
 def load_dumps(
@@ -225,29 +261,51 @@ def load_dumps(
     quarantined: Sequence[Quarantine] = (),
     *,
     loaded_at: dt.datetime | None = None,
+    reparse: bool = False,
 ) -> list[LoadOutcome]:
     """Load a batch of parsed dumps in one transaction.
 
     The batch is all-or-nothing, so each dump is too: a crash leaves no dump half
-    loaded. Per file: identical content is a no-op; new content for a known file
-    replaces the old version's rows; content already carried by another file is
-    recorded in the ledger as a duplicate and counted once.
+    loaded. Per file: content already loaded by this parser version is a no-op,
+    unless ``reparse`` (a rerun someone asked for); content loaded by an older
+    parser, or rerun, has its rows replaced by this parse; new content for a known
+    file replaces the old version's rows; content already carried by another file
+    is recorded in the ledger as a duplicate and counted once.
     """
     loaded_at = loaded_at or dt.datetime.now(dt.UTC)
+    version = contract.PARSER_VERSION
     outcomes: list[LoadOutcome] = []
     new_sightings: list[pl.DataFrame] = []
     new_rejects: list[pl.DataFrame] = []
     new_authors: list[pl.DataFrame] = []
     con.execute("begin transaction")
     try:
-        ledger = con.execute("select dump_file, dump_id, is_current, duplicate_of from raw.dumps").fetchall()
-        known = {(file, dump_id) for file, dump_id, _, _ in ledger}
-        current = {file: dump_id for file, dump_id, is_current, _ in ledger if is_current}
-        carrier = {dump_id: file for file, dump_id, is_current, dup in ledger if is_current and dup is None}
+        ledger = con.execute(
+            "select dump_file, dump_id, is_current, duplicate_of, parser_version from raw.dumps"
+        ).fetchall()
+        known = {(file, dump_id) for file, dump_id, *_ in ledger}
+        current = {file: dump_id for file, dump_id, is_current, *_ in ledger if is_current}
+        read_by = {file: parser for file, _, is_current, _, parser in ledger if is_current}
+        carrier = {dump_id: file for file, dump_id, is_current, dup, _ in ledger if is_current and dup is None}
         for dump in parsed:
             old_id = current.get(dump.dump_file)
             if old_id == dump.dump_id:
-                outcomes.append(_outcome(dump, "unchanged"))
+                if not reparse and read_by[dump.dump_file] == version:
+                    outcomes.append(_outcome(dump, "unchanged"))
+                    continue
+                con.execute(
+                    "update raw.dumps set n_entries = ?, n_rejected = ?, loaded_at = ?, parser_version = ?"
+                    " where dump_file = ? and dump_id = ?",
+                    [dump.sightings.height, dump.rejects.height, loaded_at, version, dump.dump_file, dump.dump_id],
+                )
+                if carrier[dump.dump_id] != dump.dump_file:
+                    outcomes.append(_outcome(dump, "duplicate"))  # its rows belong to the carrier's parse
+                    continue
+                _delete_rows(con, dump.dump_id)
+                new_sightings.append(dump.sightings)
+                new_rejects.append(dump.rejects)
+                new_authors.append(dump.authors)
+                outcomes.append(_outcome(dump, "reparsed"))
                 continue
             if old_id is not None:
                 _retire(con, dump.dump_file, old_id, current, carrier)
@@ -267,7 +325,7 @@ def load_dumps(
                     dump.sightings.height,
                     dump.rejects.height,
                     loaded_at,
-                    PARSER_VERSION,
+                    version,
                     owner,
                 ],
             )
@@ -281,9 +339,20 @@ def load_dumps(
             new_rejects.append(dump.rejects)
             new_authors.append(dump.authors)
             outcomes.append(_outcome(dump, "replaced" if old_id else "loaded"))
+        for item in quarantined:
+            if item.dump_id is not None and current.get(item.dump_file) == item.dump_id:
+                # Content that an older parser could read and this one cannot: a clean build would
+                # hold none of its rows, so neither does this warehouse.
+                _retire(con, item.dump_file, item.dump_id, current, carrier)
         _insert_frames(con, "raw.paper_sightings", new_sightings, SIGHTINGS_SCHEMA.names())
         _insert_frames(con, "raw.rejected_entries", new_rejects, REJECTS_SCHEMA.names())
         _insert_frames(con, "raw.paper_authors", new_authors, AUTHORS_SCHEMA.names())
+        # A file read at last (a parser upgrade, a rerun) is no longer quarantined.
+        for outcome in outcomes:
+            con.execute(
+                "delete from raw.quarantined_dumps where dump_file = ? and dump_id = ?",
+                [outcome.dump_file, outcome.dump_id],
+            )
         _record_quarantine(con, quarantined, loaded_at)
         con.execute("commit")
     except BaseException:
@@ -338,21 +407,26 @@ def _retire(
             con.execute(f"update {table} set dump_file = ? where dump_id = ?", [heir, old_id])  # noqa: S608
     else:
         del carrier[old_id]
-        for table in ("raw.paper_sightings", "raw.rejected_entries", "raw.paper_authors"):
-            con.execute(f"delete from {table} where dump_id = ?", [old_id])  # noqa: S608
+        _delete_rows(con, old_id)
+
+
+def _delete_rows(con: duckdb.DuckDBPyConnection, dump_id: str) -> None:
+    for table in ("raw.paper_sightings", "raw.rejected_entries", "raw.paper_authors"):
+        con.execute(f"delete from {table} where dump_id = ?", [dump_id])  # noqa: S608
 
 
 def _record_quarantine(con: duckdb.DuckDBPyConnection, quarantined: Sequence[Quarantine], at: dt.datetime) -> None:
+    """One row per file and content: the latest verdict, with the parser version that gave it."""
     for item in quarantined:
-        already = con.execute(
-            "select count(*) from raw.quarantined_dumps where dump_file = ? and dump_id is not distinct from ?",
-            [item.dump_file, item.dump_id],
-        ).fetchone()
-        if already and already[0]:
-            continue
         con.execute(
-            "insert into raw.quarantined_dumps values (?, ?, ?, ?, ?)",
-            [item.dump_file, item.dump_id, item.size_bytes, item.reason, at],
+            "delete from raw.quarantined_dumps where dump_file = ? and dump_id is not distinct from ?",
+            [item.dump_file, item.dump_id],
+        )
+        con.execute(
+            "insert into raw.quarantined_dumps by name"
+            " select ? as dump_file, ? as dump_id, ? as size_bytes, ? as reason, ? as quarantined_at,"
+            " ? as parser_version",
+            [item.dump_file, item.dump_id, item.size_bytes, item.reason, at, contract.PARSER_VERSION],
         )
 
 
@@ -364,8 +438,9 @@ def record_build(con: duckdb.DuckDBPyConnection, project_digest: str) -> None:
     con.execute("commit")
 
 
-def snapshot_state(snapshot: Path) -> tuple[dict[str, str], str | None]:
-    """What the published snapshot holds: file -> dump_id seen (loaded or quarantined), digest.
+def snapshot_state(snapshot: Path) -> tuple[dict[str, Loaded], str | None]:
+    """What the published snapshot holds: each file's content seen (loaded or quarantined), and
+    the digest of the dbt project that built its marts.
 
     Readers, sensors and ``make run`` consult the snapshot, never the live file, so
     they cannot collide with a writer.
@@ -373,18 +448,7 @@ def snapshot_state(snapshot: Path) -> tuple[dict[str, str], str | None]:
     if not snapshot.exists():
         return {}, None
     with duckdb.connect(str(snapshot), read_only=True) as con:
-        rows = con.execute(
-            """
-            with seen as (
-                select dump_file, dump_id, loaded_at as seen_at from raw.dumps where is_current
-                union all
-                select dump_file, dump_id, quarantined_at from raw.quarantined_dumps
-                where dump_id is not null
-            )
-            select dump_file, arg_max(dump_id, seen_at) from seen group by dump_file
-            """
-        ).fetchall()
-        versions = {file: str(dump_id) for file, dump_id in rows}
+        versions = loaded_versions(con)
         row = con.execute("select project_digest from raw.build_state").fetchone()
     return versions, None if row is None else str(row[0])
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
 import pytest
 
 from orchestration.instance import install_instance_config
@@ -64,10 +65,7 @@ class Workspace:
 
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    space = Workspace(tmp_path / "raw", tmp_path / "warehouse" / "papers.duckdb", tmp_path / "dagster_home")
-    space.raw_dir.mkdir()
-    space.dagster_home.mkdir()
-    install_instance_config(space.dagster_home)
+    space = new_workspace(tmp_path)
     for key, value in space.env().items():
         if key.startswith(("PAPERS_", "DAGSTER_HOME")):
             monkeypatch.setenv(key, value)
@@ -79,11 +77,7 @@ def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A warehouse built once per session from synthetic dumps of both layouts, for read-only tests."""
     from orchestration.synthetic import generate_dumps, write_dumps
 
-    root = tmp_path_factory.mktemp("built")
-    space = Workspace(root / "raw", root / "warehouse" / "papers.duckdb", root / "dagster_home")
-    space.raw_dir.mkdir()
-    space.dagster_home.mkdir()
-    install_instance_config(space.dagster_home)
+    space = new_workspace(tmp_path_factory.mktemp("built"))
     write_dumps(space.raw_dir, generate_dumps(days=40, papers_per_day=12, seed=5), output_format="mixed")
     result = space.make_run()
     assert result.returncode == 0, result.stderr[-4000:]
@@ -108,3 +102,38 @@ def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
     for key in shared_instance.get_dynamic_partitions(DUMPS_NAME):
         shared_instance.delete_dynamic_partition(DUMPS_NAME, key)
     return shared_instance
+
+
+def _normalise(value: object) -> object:
+    return round(value, 9) if isinstance(value, float) else value
+
+
+def table_contents(snapshot: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every mart in ``main`` and every raw table, sorted, without timestamp columns."""
+    contents: dict[str, list[tuple[object, ...]]] = {}
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where schema_name in ('main', 'raw') order by all"
+        ).fetchall()
+        for schema, table in tables:
+            columns = [
+                name
+                for name, kind in con.execute(
+                    "select column_name, data_type from duckdb_columns() where schema_name = ? and table_name = ?",
+                    [schema, table],
+                ).fetchall()
+                if not kind.startswith(("TIMESTAMP", "TIME "))
+            ]
+            select_list = ", ".join(f'"{name}"' for name in columns)
+            rows = con.execute(f'select {select_list} from "{schema}"."{table}"').fetchall()  # noqa: S608
+            contents[f"{schema}.{table}"] = sorted((tuple(_normalise(v) for v in row) for row in rows), key=repr)
+    return contents
+
+
+def new_workspace(root: Path) -> Workspace:
+    """A raw folder, warehouse and Dagster home under ``root``, for a test that needs two."""
+    space = Workspace(root / "raw", root / "warehouse" / "papers.duckdb", root / "dagster_home")
+    space.raw_dir.mkdir(parents=True)
+    space.dagster_home.mkdir()
+    install_instance_config(space.dagster_home)
+    return space

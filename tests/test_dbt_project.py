@@ -201,8 +201,8 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyC
             ["id-a", A, 2, 40, "missing title", "<li></li>"],
         )
         con.execute(
-            "insert into raw.quarantined_dumps values (?, ?, ?, ?, ?)",
-            ["broken.json", None, 12, "not valid JSON", LOADED],
+            "insert into raw.quarantined_dumps values (?, ?, ?, ?, ?, ?)",
+            ["broken.json", None, 12, "not valid JSON", LOADED, "2"],
         )
 
     env = {

@@ -43,10 +43,9 @@ import duckdb
 import pytest
 
 from orchestration.ingest import sha256_file
-from orchestration.instance import install_instance_config
 from orchestration.synthetic import SyntheticDump, generate_dumps, write_dumps
 from orchestration.warehouse import connect, publish_snapshot, snapshot_state
-from tests.conftest import REPO_ROOT, Workspace
+from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
 
 SEED = 20260301
 POOL_DAYS = 130  # every dump that may ever be dropped; the reference is built from all of them
@@ -248,40 +247,6 @@ def check_after_kill(space: Workspace, scratch: Path) -> dict[str, str]:
     return {str(file): str(dump_id) for file, dump_id in ledger.items()}
 
 
-def _normalise(value: object) -> object:
-    return round(value, 9) if isinstance(value, float) else value
-
-
-def table_contents(snapshot: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every mart in ``main`` and every raw table, sorted, without timestamp columns."""
-    contents: dict[str, list[tuple[object, ...]]] = {}
-    with duckdb.connect(str(snapshot), read_only=True) as con:
-        tables = con.execute(
-            "select schema_name, table_name from duckdb_tables() where schema_name in ('main', 'raw') order by all"
-        ).fetchall()
-        for schema, table in tables:
-            columns = [
-                name
-                for name, kind in con.execute(
-                    "select column_name, data_type from duckdb_columns() where schema_name = ? and table_name = ?",
-                    [schema, table],
-                ).fetchall()
-                if not kind.startswith(("TIMESTAMP", "TIME "))
-            ]
-            select_list = ", ".join(f'"{name}"' for name in columns)
-            rows = con.execute(f'select {select_list} from "{schema}"."{table}"').fetchall()  # noqa: S608
-            contents[f"{schema}.{table}"] = sorted((tuple(_normalise(v) for v in row) for row in rows), key=repr)
-    return contents
-
-
-def new_workspace(root: Path) -> Workspace:
-    space = Workspace(root / "raw", root / "warehouse" / "papers.duckdb", root / "dagster_home")
-    space.raw_dir.mkdir(parents=True)
-    space.dagster_home.mkdir()
-    install_instance_config(space.dagster_home)
-    return space
-
-
 @pytest.mark.slow
 def test_sigkill_in_every_phase_never_leaves_a_partial_dump_or_wrong_marts(
     workspace: Workspace, tmp_path: Path
@@ -314,7 +279,7 @@ def test_sigkill_in_every_phase_never_leaves_a_partial_dump_or_wrong_marts(
             for attempt in range(MAX_ATTEMPTS):
                 # Each run starts from the state the previous kill left: it must get to its phase.
                 on_disk = {path.name: sha256_file(path) for path in workspace.raw_dir.iterdir()}
-                published, _ = snapshot_state(workspace.snapshot)
+                published = {name: seen.dump_id for name, seen in snapshot_state(workspace.snapshot)[0].items()}
                 if all(published.get(name) == sha for name, sha in on_disk.items()) or (
                     target == "load" and all(ledger.get(name) == sha for name, sha in on_disk.items())
                 ):

@@ -121,16 +121,16 @@ def test_plan_refresh_without_always_build_is_empty_when_up_to_date(
     publish(workspace, paths)
     settings = settings_for(workspace)
 
-    assert plan_refresh(settings, instance, always_build=False) == []
+    assert plan_refresh(settings, instance, always_build=False).requests == []
     # The same state with always_build asks for the rebuild.
-    rebuild = plan_refresh(settings, instance, always_build=True)
+    rebuild = plan_refresh(settings, instance, always_build=True).requests
     assert [set(r.asset_selection or []) for r in rebuild] == [BUILD_KEYS]
 
 
 def test_plan_refresh_rebuilds_when_the_dbt_project_changed(workspace: Workspace, instance: dg.DagsterInstance) -> None:
     paths = write_dumps(workspace.raw_dir, generate_dumps(days=2, papers_per_day=3, seed=3))
     publish(workspace, paths, digest="built-by-an-older-dbt-project")
-    requests = plan_refresh(settings_for(workspace), instance, always_build=False)
+    requests = plan_refresh(settings_for(workspace), instance, always_build=False).requests
     assert [set(r.asset_selection or []) for r in requests] == [BUILD_KEYS]
 
 
@@ -141,7 +141,7 @@ def test_plan_refresh_with_new_file_ingests_even_without_always_build(
     paths = write_dumps(workspace.raw_dir, dumps[:2])
     publish(workspace, paths)
     [new] = write_dumps(workspace.raw_dir, dumps[2:])
-    requests = plan_refresh(settings_for(workspace), instance, always_build=False)
+    requests = plan_refresh(settings_for(workspace), instance, always_build=False).requests
     assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [(new.name, new.name)]
     assert DUMPS.get_partition_keys(dynamic_partitions_store=instance) == [new.name]
 

@@ -20,9 +20,10 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
+from orchestration import contract
 from orchestration.definitions import defs
 from orchestration.defs.dbt import project_digest
-from orchestration.defs.ingestion import DUMPS, DUMPS_NAME
+from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.resources import PapersResource
 from orchestration.parsing import DumpInput, parse_dumps
 from orchestration.synthetic import generate_dumps, write_dumps
@@ -388,6 +389,26 @@ def test_file_whose_snapshot_version_is_older_is_requested(daemon: Daemon) -> No
     tick = settle(daemon)
     assert only_range(tick) == (paths[1].name, paths[1].name)
     assert daemon.partitions() == [paths[1].name]
+
+
+def test_dumps_read_by_an_older_parser_are_requested_once_in_one_run(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = write_dumps(daemon.workspace.raw_dir, generate_dumps(days=4, papers_per_day=3, seed=5))
+    with monkeypatch.context() as old_parser:
+        old_parser.setattr(contract, "PARSER_VERSION", "0-old")
+        publish(daemon.workspace, paths)
+    daemon.instance.add_dynamic_partitions(DUMPS_NAME, [p.name for p in paths])
+    (daemon.workspace.raw_dir / "new.txt").write_bytes(paths[0].read_bytes() + b"\n")
+
+    first = settle(daemon)
+    assert only_range(first) == (paths[0].name, "new.txt"), "the outdated dumps and the new one, in one range"
+    assert first.runs[0].tags[SKIP_LOADED_TAG] == "true", "dumps in the range already current are skipped"
+    assert "4 dump(s) were read by an older parser" in first.log
+    assert daemon.tick().requested == [], "requested once, not again while the run is on its way"
+
+    publish(daemon.workspace, paths)  # what that run publishes: every dump read by this parser
+    assert daemon.tick().requested == []
 
 
 def test_sensor_reads_the_snapshot_not_the_live_warehouse(daemon: Daemon) -> None:

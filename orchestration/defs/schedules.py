@@ -1,36 +1,51 @@
 """The daily refresh, and the same plan for ``make run``: ingest what isn't loaded, rebuild."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 import dagster as dg
 
 from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
-from orchestration.defs.ingestion import DUMPS, DUMPS_NAME
+from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, ingest_request
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import INGEST_JOB_NAME
-from orchestration.ingest import scan_raw_dir, sha256_file
+from orchestration.ingest import DumpState, dump_state, scan_raw_dir, sha256_file
 from orchestration.settings import Settings, SettingsError
 from orchestration.warehouse import snapshot_state
 
 BUILD_KEYS = [*dbt_models.keys, warehouse_snapshot.key]
 
 
-def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_build: bool) -> list[dg.RunRequest]:
+@dataclass(frozen=True)
+class RefreshPlan:
+    """The runs that bring the warehouse up to date, and why: each pending file's state."""
+
+    requests: list[dg.RunRequest]
+    pending: dict[str, DumpState] = field(default_factory=dict)
+
+    def count(self, state: DumpState) -> int:
+        return sum(1 for value in self.pending.values() if value == state)
+
+
+def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_build: bool) -> RefreshPlan:
     """Runs that bring the warehouse up to date with the raw folder.
 
-    Files whose content isn't in the published snapshot are registered as
-    partitions and ingested in one run over the partition range that spans them
-    (files in between that are already loaded are no-ops). With nothing to
-    ingest, the marts are rebuilt when ``always_build`` is set or when the dbt
+    Files whose content the published snapshot lacks, or holds as read by an older parser
+    version, are registered as partitions and ingested in one run over the partition range
+    that spans them (files in between that are already loaded are skipped unparsed). With
+    nothing to ingest, the marts are rebuilt when ``always_build`` is set or when the dbt
     project changed since the last build.
     """
     loaded, built_digest = snapshot_state(settings.read_snapshot)
-    pending = []
+    pending: dict[str, DumpState] = {}
     for raw_file in scan_raw_dir(settings.raw_dir).files:
         try:
             digest = sha256_file(raw_file.path)
         except OSError:
             continue  # unreadable right now (permissions, deleted mid-scan): the sensor reports it
-        if digest != loaded.get(raw_file.name):
-            pending.append(raw_file.name)
+        state = dump_state(raw_file.name, digest, loaded)
+        if state != "loaded":
+            pending[raw_file.name] = state
     known = DUMPS.get_partition_keys(dynamic_partitions_store=instance)
     fresh = sorted(set(pending) - set(known))
     if fresh:
@@ -39,17 +54,44 @@ def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_bui
     if pending:
         order = {name: index for index, name in enumerate(known)}
         ordered = sorted(pending, key=order.__getitem__)
-        return [
-            dg.RunRequest(
-                tags={
-                    "dagster/asset_partition_range_start": ordered[0],
-                    "dagster/asset_partition_range_end": ordered[-1],
-                }
-            )
-        ]
+        return RefreshPlan([ingest_request(ordered[0], ordered[-1])], pending)
     if always_build or built_digest != project_digest():
-        return [dg.RunRequest(asset_selection=BUILD_KEYS)]
-    return []
+        return RefreshPlan([dg.RunRequest(asset_selection=BUILD_KEYS)])
+    return RefreshPlan([])
+
+
+def plan_rerun(settings: Settings, instance: dg.DagsterInstance, names: Sequence[str]) -> RefreshPlan:
+    """Runs that re-parse the named dumps (all of them for ``["all"]``) and then rebuild the marts.
+
+    Each stretch of consecutive partitions is one ingest run over its range, so dumps that were
+    not asked for are never re-parsed; a single stretch is one run of the whole job.
+    """
+    present = [raw_file.name for raw_file in scan_raw_dir(settings.raw_dir).files]
+    chosen = present if list(names) == ["all"] else list(dict.fromkeys(names))
+    unknown = sorted(set(chosen) - set(present))
+    if unknown:
+        raise SettingsError(
+            f"DUMPS: {', '.join(map(repr, unknown))} not in the raw folder {settings.raw_dir}; "
+            "name dump files there (as in `ls`), or DUMPS=all."
+        )
+    known = DUMPS.get_partition_keys(dynamic_partitions_store=instance)
+    fresh = sorted(set(chosen) - set(known))
+    if fresh:
+        instance.add_dynamic_partitions(DUMPS_NAME, fresh)
+        known = [*known, *fresh]
+    wanted = set(chosen)
+    stretches: list[list[str]] = []
+    for index, name in enumerate(known):
+        if name in wanted:
+            if stretches and known[index - 1] == stretches[-1][-1]:
+                stretches[-1].append(name)
+            else:
+                stretches.append([name])
+    pending: dict[str, DumpState] = dict.fromkeys(chosen, "rerun")
+    if len(stretches) == 1:
+        return RefreshPlan([ingest_request(stretches[0][0], stretches[0][-1], reparse=True)], pending)
+    ingest_only = [ingest_request(run[0], run[-1], reparse=True, asset_selection=[SIGHTINGS_KEY]) for run in stretches]
+    return RefreshPlan([*ingest_only, dg.RunRequest(asset_selection=BUILD_KEYS)], pending)
 
 
 def build_daily_schedule(cron: str) -> dg.ScheduleDefinition:
@@ -79,6 +121,6 @@ def _daily_schedule(cron: str) -> dg.ScheduleDefinition:
             settings.check_raw_dir()
         except SettingsError as error:
             return dg.SkipReason(str(error))
-        return plan_refresh(settings, context.instance, always_build=True)
+        return plan_refresh(settings, context.instance, always_build=True).requests
 
     return daily_refresh

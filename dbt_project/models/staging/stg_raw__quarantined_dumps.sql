@@ -8,7 +8,8 @@ final as (
         dump_id,
         size_bytes,
         reason,
-        quarantined_at
+        quarantined_at,
+        parser_version
     from source
 )
 
