@@ -23,7 +23,15 @@ ingest_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=[DUMP_FILES, *WRITTEN_WITH_SIGHTINGS, paper_sightings, dbt_models, warehouse_snapshot],
     jobs=[ingest_job],
-    sensors=[build_drop_folder_sensor(settings.sensor_interval_s)],
+    sensors=[
+        build_drop_folder_sensor(settings.sensor_interval_s),
+        dg.AutomationConditionSensorDefinition(
+            "marts_follow_reruns",
+            target=dg.AssetSelection.assets(dbt_models, warehouse_snapshot),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Rebuilds the marts and the snapshot after a rerun that re-parsed dumps without them.",
+        ),
+    ],
     schedules=[build_daily_schedule(settings.schedule_cron)],
     resources={
         "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE),

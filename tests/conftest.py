@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,16 @@ if TYPE_CHECKING:
     import dagster as dg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Debian's Chromium, driven by Playwright (which cannot download browsers here); CI installs it.
+CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # The dbt marts: tables in schema main.
 MARTS = (
     "papers",

@@ -61,6 +61,14 @@ def test_sensor_and_schedule_are_on_by_default() -> None:
     assert schedule.execution_timezone == "UTC"
 
 
+def test_marts_follow_a_rerun_of_the_raw_asset_alone() -> None:
+    sensor = defs.resolve_sensor_def("marts_follow_reruns")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    graph = defs.resolve_asset_graph()
+    followers = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition}
+    assert followers == STAGING | INTERMEDIATE | MARTS | {"warehouse_snapshot"}
+
+
 def test_sightings_backfill_is_a_single_run() -> None:
     node = defs.resolve_asset_graph().get(dg.AssetKey(["raw", "paper_sightings"]))
     assert node.backfill_policy == dg.BackfillPolicy.single_run()

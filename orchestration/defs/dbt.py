@@ -56,12 +56,26 @@ ensure_manifest(DBT_PROJECT)
 RUN_TARGET = DBT_PROJECT.project_dir / DBT_PROJECT.target_path / "last_run"
 
 
+# A run that re-parsed dumps without the assets below them (a rerun of raw/paper_sightings alone,
+# from its asset page) leaves the marts behind: rebuild them and the snapshot once it is done.
+# Runs that build them anyway (the sensor's, the schedule's, a backfill with downstream assets)
+# don't count as updates here, and nothing is requested while they are in progress.
+FOLLOW_RERUNS = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("rebuild after a rerun that left it behind")
+
+
 class Translator(DagsterDbtTranslator):
-    """Staging and marts become asset groups named after their folder."""
+    """Staging and marts become asset groups named after their folder, and follow reruns."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
         return str(fqn[1]) if len(fqn) > 2 else "dbt"
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition[Any] | None:
+        return FOLLOW_RERUNS
 
 
 @dbt_assets(
@@ -105,6 +119,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, papers: P
     deps=list(dbt_models.keys),
     group_name="publish",
     kinds={"duckdb"},
+    automation_condition=FOLLOW_RERUNS,
     description="Read-only copy of the warehouse that SQL clients open; swapped in atomically.",
 )
 def warehouse_snapshot(papers: PapersResource) -> dg.MaterializeResult[None]:
