@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
-from orchestration.defs.dbt import DBT_EXECUTABLE, DBT_PROJECT, dbt_models, warehouse_snapshot
+from orchestration.defs.dbt import DBT_EXECUTABLE, DBT_PROJECT, DbtCli, dbt_models, warehouse_snapshot
 from orchestration.defs.ingestion import DUMP_FILES, WRITTEN_WITH_SIGHTINGS, paper_sightings
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import build_daily_schedule
@@ -34,7 +33,7 @@ defs = dg.Definitions(
     ],
     schedules=[build_daily_schedule(settings.schedule_cron)],
     resources={
-        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE),
+        "dbt": DbtCli(project_dir=str(DBT_PROJECT.project_dir), dbt_executable=DBT_EXECUTABLE),
         "papers": PapersResource(),
     },
     # One process per step would cost seconds each on a 2-core machine; steps run in order anyway.

@@ -459,3 +459,26 @@ def test_marts_are_tables_in_main_and_staging_views_apart(marts: duckdb.DuckDBPy
             for name in ("paper_sightings", "paper_authors", "dumps", "rejected_entries", "quarantined_dumps")
         },
     }
+
+
+def test_mart_keys_and_required_columns_are_enforced_by_duckdb(marts: duckdb.DuckDBPyConnection) -> None:
+    """The marts' not-null, unique and primary-key rules are contract constraints, not data tests:
+    the table dbt built refuses, in DuckDB itself, a row that breaks one."""
+    ddl = marts.execute(
+        "select sql from duckdb_tables() where schema_name = 'main' and table_name = 'papers'"
+    ).fetchone()
+    cursor = marts.execute("select * from main.papers order by paper_id limit 1")
+    names = [column[0] for column in cursor.description]
+    row = cursor.fetchone()
+    assert ddl is not None
+    assert row is not None
+    placeholders = ", ".join("?" for _ in row)
+    with duckdb.connect() as scratch:
+        scratch.execute(ddl[0].replace("main.papers", "papers"))
+        insert = f"insert into papers values ({placeholders})"  # noqa: S608  # placeholders only
+        scratch.execute(insert, list(row))
+        with pytest.raises(duckdb.ConstraintException, match=r"(?i)duplicate key"):
+            scratch.execute(insert, list(row))
+        titleless = {**dict(zip(names, row, strict=True)), "paper_id": "another-paper", "title": None}
+        with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+            scratch.execute(insert, list(titleless.values()))

@@ -44,7 +44,7 @@ def test_ingestion_checks_and_dbt_tests_are_asset_checks() -> None:
         ("raw/paper_sightings", "rejects_below_5_percent"),
         ("raw/paper_sightings", "no_quarantined_dumps"),
     } <= checks
-    assert ("papers", "unique_papers_paper_id") in checks
+    assert ("papers", "accepted_values_papers_code_status__repository__claimed__promised__none") in checks
     assert any(asset == "code_release_rates" for asset, _ in checks)
     # Singular tests reading several models name the asset they check in their dbt meta.
     assert ("code_release_rates", "assert_code_release_all_row_covers_every_paper") in checks
