@@ -208,44 +208,47 @@ def ingest(
     report = IngestReport()
     batch: list[DumpInput] = []
     pending_quarantine: list[Quarantine] = []
+    # One writer for the whole ingest, and one connection: each batch is still its own
+    # transaction, but the file is opened, and checkpointed on close, once.
     with writer_lock(lock_path), connect(warehouse) as con:
         ledger = _ledger(con)
-    report.outdated = sum(
-        1 for name in names if name in ledger and ledger[name].parser_version != contract.PARSER_VERSION
-    )
+        report.outdated = sum(
+            1 for name in names if name in ledger and ledger[name].parser_version != contract.PARSER_VERSION
+        )
 
-    def flush() -> None:
-        parsed, rejected = parse_batch(batch)
-        data_by_file = {item.dump_file: item.data for item in batch}
-        quarantine = pending_quarantine + [_quarantine(error, data_by_file.get(error.dump_file)) for error in rejected]
-        with writer_lock(lock_path), connect(warehouse) as con:
+        def flush() -> None:
+            parsed, rejected = parse_batch(batch)
+            data_by_file = {item.dump_file: item.data for item in batch}
+            quarantine = pending_quarantine + [
+                _quarantine(error, data_by_file.get(error.dump_file)) for error in rejected
+            ]
             report.outcomes.extend(load_dumps(con, parsed, quarantine, reparse=reparse))
-        report.quarantined.extend(quarantine)
-        batch.clear()
-        pending_quarantine.clear()
-        if on_batch is not None:
-            on_batch(report)
+            report.quarantined.extend(quarantine)
+            batch.clear()
+            pending_quarantine.clear()
+            if on_batch is not None:
+                on_batch(report)
 
-    for item in read_inputs(raw_dir, names):
-        if isinstance(item, str):
-            report.missing.append(item)
-            continue
-        if isinstance(item, Quarantine):
-            pending_quarantine.append(item)
-            continue
-        known = ledger.get(item.dump_file)
-        if not reparse and known is not None and known.is_loaded(item.data):
-            report.outcomes.append(known.outcome)
-            continue
-        # A file that would take the batch over its byte budget starts the next batch, so a
-        # huge dump is parsed on its own rather than together with everything before it.
-        if batch and sum(len(queued.data) for queued in batch) + len(item.data) > BATCH_BYTES:
+        for item in read_inputs(raw_dir, names):
+            if isinstance(item, str):
+                report.missing.append(item)
+                continue
+            if isinstance(item, Quarantine):
+                pending_quarantine.append(item)
+                continue
+            known = ledger.get(item.dump_file)
+            if not reparse and known is not None and known.is_loaded(item.data):
+                report.outcomes.append(known.outcome)
+                continue
+            # A file that would take the batch over its byte budget starts the next batch, so a
+            # huge dump is parsed on its own rather than together with everything before it.
+            if batch and sum(len(queued.data) for queued in batch) + len(item.data) > BATCH_BYTES:
+                flush()
+            batch.append(item)
+            if len(batch) >= batch_size:
+                flush()
+        if batch or pending_quarantine:
             flush()
-        batch.append(item)
-        if len(batch) >= batch_size:
-            flush()
-    if batch or pending_quarantine:
-        flush()
     return report
 
 

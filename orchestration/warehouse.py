@@ -106,6 +106,22 @@ create table if not exists raw.build_state (
 );
 """
 
+# The columns of raw.dumps, for the ledger rows of a batch.
+LEDGER_SCHEMA = pl.Schema(
+    {  # type: ignore[arg-type]  # polars types Datetime(...) loosely
+        "dump_id": pl.String,
+        "dump_file": pl.String,
+        "dump_date": pl.Date,
+        "size_bytes": pl.Int64,
+        "n_entries": pl.Int32,
+        "n_rejected": pl.Int32,
+        "loaded_at": pl.Datetime("us", "UTC"),
+        "parser_version": pl.String,
+        "is_current": pl.Boolean,
+        "duplicate_of": pl.String,
+    }
+)
+
 # loaded: a new file; replaced: new content for a known file; reparsed: the same content parsed again
 # (a rerun, or a parser upgrade); unchanged: content already loaded by this parser, left alone;
 # duplicate: content another file already carries, counted once.
@@ -287,6 +303,14 @@ def load_dumps(
         current = {file: dump_id for file, dump_id, is_current, *_ in ledger if is_current}
         read_by = {file: parser for file, _, is_current, _, parser in ledger if is_current}
         carrier = {dump_id: file for file, dump_id, is_current, dup, _ in ledger if is_current and dup is None}
+        pending: list[tuple[object, ...]] = []  # new ledger rows, inserted together
+
+        def write_pending() -> None:
+            if pending:
+                rows = pl.DataFrame(pending, schema=LEDGER_SCHEMA, orient="row")
+                _insert_frames(con, "raw.dumps", [rows], list(LEDGER_SCHEMA))
+                pending.clear()
+
         for dump in parsed:
             old_id = current.get(dump.dump_file)
             if old_id == dump.dump_id:
@@ -307,6 +331,8 @@ def load_dumps(
                 new_authors.append(dump.authors)
                 outcomes.append(_outcome(dump, "reparsed"))
                 continue
+            if old_id is not None or (dump.dump_file, dump.dump_id) in known:
+                write_pending()  # the statements below may touch rows of this batch
             if old_id is not None:
                 _retire(con, dump.dump_file, old_id, current, carrier)
             owner = carrier.get(dump.dump_id)
@@ -315,9 +341,8 @@ def load_dumps(
                     "delete from raw.dumps where dump_file = ? and dump_id = ?",
                     [dump.dump_file, dump.dump_id],
                 )
-            con.execute(
-                "insert into raw.dumps values (?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
-                [
+            pending.append(
+                (
                     dump.dump_id,
                     dump.dump_file,
                     dump.dump_date,
@@ -326,8 +351,9 @@ def load_dumps(
                     dump.rejects.height,
                     loaded_at,
                     version,
+                    True,
                     owner,
-                ],
+                )
             )
             known.add((dump.dump_file, dump.dump_id))
             current[dump.dump_file] = dump.dump_id
@@ -339,6 +365,7 @@ def load_dumps(
             new_rejects.append(dump.rejects)
             new_authors.append(dump.authors)
             outcomes.append(_outcome(dump, "replaced" if old_id else "loaded"))
+        write_pending()
         for item in quarantined:
             if item.dump_id is not None and current.get(item.dump_file) == item.dump_id:
                 # Content that an older parser could read and this one cannot: a clean build would
@@ -348,10 +375,13 @@ def load_dumps(
         _insert_frames(con, "raw.rejected_entries", new_rejects, REJECTS_SCHEMA.names())
         _insert_frames(con, "raw.paper_authors", new_authors, AUTHORS_SCHEMA.names())
         # A file read at last (a parser upgrade, a rerun) is no longer quarantined.
-        for outcome in outcomes:
+        if outcomes:
             con.execute(
-                "delete from raw.quarantined_dumps where dump_file = ? and dump_id = ?",
-                [outcome.dump_file, outcome.dump_id],
+                """
+                delete from raw.quarantined_dumps
+                where (dump_file, dump_id) in (select unnest(?::varchar[]), unnest(?::varchar[]))
+                """,
+                [[o.dump_file for o in outcomes], [o.dump_id for o in outcomes]],
             )
         _record_quarantine(con, quarantined, loaded_at)
         con.execute("commit")

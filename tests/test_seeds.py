@@ -147,3 +147,14 @@ def test_seed_with_crlf_and_bom_parses_identically(prefix: str) -> None:
     other = parse_dump(noisy, "x.txt", modified_at=MTIME)
     assert other.rejects.height == 0
     assert other.sightings.drop("dump_id").equals(clean.sightings.drop("dump_id"))
+
+
+def test_synthetic_entries_are_as_long_as_real_ones() -> None:
+    """The benchmark corpus stands for real dumps: its bytes per entry are within 10% of the seeds'."""
+    from orchestration.synthetic import generate_dumps
+
+    real = [parse_seed(prefix) for prefix in ("000", "002", "003")]
+    real_bytes_per_entry = sum(p.size_bytes for p in real) / sum(p.sightings.height for p in real)
+    dumps = list(generate_dumps(days=10, papers_per_day=100, seed=3))
+    synthetic_bytes_per_entry = sum(len(d.render()) for d in dumps) / sum(len(d.entries) for d in dumps)
+    assert synthetic_bytes_per_entry == pytest.approx(real_bytes_per_entry, rel=0.10)

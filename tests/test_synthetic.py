@@ -7,6 +7,7 @@ import inspect
 import itertools
 import json
 import re
+import statistics
 import subprocess
 import sys
 from collections import defaultdict
@@ -108,8 +109,9 @@ def test_mix_of_statuses_layouts_and_metadata(corpus: list[SyntheticDump]) -> No
     assert any(e.show_year for e in layout_b)
     assert any(not e.show_year for e in layout_b)
     lengths = [len(e.abstract) for e in entries if e.abstract]
-    assert min(lengths) >= 800
-    assert max(lengths) <= 1500
+    assert min(lengths) >= 1300
+    assert max(lengths) <= 2100
+    assert 1450 <= statistics.median(lengths) <= 1700
 
 
 def test_status_shares_roughly_as_designed() -> None:
