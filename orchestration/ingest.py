@@ -153,6 +153,10 @@ class IngestReport:
     def count(self, status: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
+    def count_files(self) -> int:
+        """Files dealt with so far, whatever the outcome."""
+        return len(self.outcomes) + len(self.quarantined) + len(self.missing)
+
 
 def read_inputs(raw_dir: Path, names: Iterable[str]) -> Iterator[DumpInput | Quarantine | str]:
     """Read each named file once; yield a missing file's name as a plain string.

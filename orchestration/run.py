@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import duckdb
 
-from orchestration import contract
+from orchestration import contract, progress
 from orchestration.ingest import DumpState, scan_raw_dir
 from orchestration.instance import install_instance_config
 from orchestration.settings import REPO_ROOT, Settings, SettingsError
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for request in plan.requests:
             # dagster-dbt echoes dbt's log to stdout; keep it for a failure, not for the summary.
             echoed = io.StringIO()
-            with contextlib.redirect_stdout(echoed):
+            with progress.to_stream(sys.stderr), contextlib.redirect_stdout(echoed):
                 result = job.execute_in_process(
                     instance=instance,
                     tags=request.tags,

@@ -53,6 +53,11 @@ class Settings:
         return self.warehouse.with_name(f"{self.warehouse.stem}.read{self.warehouse.suffix}")
 
     @property
+    def dbt_target(self) -> Path:
+        """dbt's target folder for builds of this warehouse: artifacts and partial-parse state."""
+        return self.warehouse.with_name(f"{self.warehouse.stem}.dbt")
+
+    @property
     def writer_lock(self) -> Path:
         return self.warehouse.with_name(f"{self.warehouse.name}.writer.lock")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,17 +62,42 @@ class Workspace:
             "DAGSTER_HOME": str(self.dagster_home),
         }
 
-    def make_run(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """What ``make run`` does after set-up, against this workspace."""
+    def make_run(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """What ``make run`` does after set-up, against this workspace (``args``: ``--dumps ...``;
+        ``env``: settings to change)."""
         return subprocess.run(
-            [sys.executable, "-m", "orchestration.run"],
+            [sys.executable, "-m", "orchestration.run", *args],
             cwd=REPO_ROOT,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
+
+
+@contextlib.contextmanager
+def duckdb_lock_held(path: Path) -> Iterator[None]:
+    """Another process holds DuckDB's own lock on ``path``, as a stray client would."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print(1, flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "1"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @pytest.fixture
@@ -148,3 +174,23 @@ def new_workspace(root: Path) -> Workspace:
     space.dagster_home.mkdir()
     install_instance_config(space.dagster_home)
     return space
+
+
+# The longest modules start first, so that parallel workers (pytest-xdist, --dist loadscope) are
+# not left waiting on one of them at the end.
+LONGEST_FIRST = (
+    "test_reliability_crash.py",
+    "test_reruns.py",
+    "test_reruns_ui_backfills.py",
+    "test_reliability_bad_inputs.py",
+    "test_pipeline_e2e.py",
+    "test_reruns_ui_runs.py",
+    "test_reruns_ui_browser.py",
+    "test_first_contact.py",
+    "test_security.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.run import failure_descriptions
 from orchestration.synthetic import Entry, SyntheticDump
 from orchestration.warehouse import connect
-from tests.conftest import MARTS, REPO_ROOT, Workspace
+from tests.conftest import MARTS, Workspace, duckdb_lock_held
 
 RAW_TABLES = ("dumps", "paper_sightings", "paper_authors", "rejected_entries", "quarantined_dumps")
 
@@ -93,15 +92,7 @@ def test_an_empty_raw_folder_builds_empty_marts_and_says_so(workspace: Workspace
 
 def test_a_raw_folder_that_does_not_exist_fails_before_any_work(workspace: Workspace, tmp_path: Path) -> None:
     typo = tmp_path / "rwa"
-    result = subprocess.run(
-        [sys.executable, "-m", "orchestration.run"],
-        cwd=REPO_ROOT,
-        env={**workspace.env(), "PAPERS_RAW_DIR": str(typo)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = workspace.make_run(env={"PAPERS_RAW_DIR": str(typo)})
     assert_clear_failure(result, "PAPERS_RAW_DIR", str(typo), "does not exist")
     assert not typo.exists()
     assert not workspace.warehouse.exists()
@@ -111,15 +102,7 @@ def test_a_raw_folder_that_does_not_exist_fails_before_any_work(workspace: Works
 def test_a_warehouse_that_cannot_be_written_fails_at_once(workspace: Workspace, tmp_path: Path) -> None:
     with unwritable_folder(tmp_path / "locked") as folder:
         warehouse = folder / "papers.duckdb"
-        result = subprocess.run(
-            [sys.executable, "-m", "orchestration.run"],
-            cwd=REPO_ROOT,
-            env={**workspace.env(), "PAPERS_WAREHOUSE": str(warehouse)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = workspace.make_run(env={"PAPERS_WAREHOUSE": str(warehouse)})
         assert_clear_failure(result, "PAPERS_WAREHOUSE", str(folder))
         assert ("Read-only file system" if os.geteuid() == 0 else "Permission denied") in result.stderr
         assert list(folder.iterdir()) == []
@@ -137,15 +120,7 @@ def test_a_warehouse_that_cannot_be_written_fails_at_once(workspace: Workspace, 
 def test_a_typo_in_a_number_setting_names_the_variable(
     workspace: Workspace, variable: str, value: str, needle: str
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "orchestration.run"],
-        cwd=REPO_ROOT,
-        env={**workspace.env(), variable: value},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = workspace.make_run(env={variable: value})
     assert_clear_failure(result, variable, repr(value), needle)
     assert dagster_runs(workspace) == 0
 
@@ -153,25 +128,8 @@ def test_a_typo_in_a_number_setting_names_the_variable(
 def test_a_lock_held_by_another_writer_is_retried(tmp_path: Path) -> None:
     warehouse = tmp_path / "papers.duckdb"
     connect(warehouse).close()
-    # Another process holds DuckDB's own lock on the file, as a stray client would.
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, sys; c = duckdb.connect({str(warehouse)!r}); print(1, flush=True); sys.stdin.read()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "1"
-        with pytest.raises(dg.RetryRequested), failure_policy():
-            connect(warehouse)
-    finally:
-        holder.kill()
-        holder.wait()
+    with duckdb_lock_held(warehouse), pytest.raises(dg.RetryRequested), failure_policy():
+        connect(warehouse)
 
 
 @pytest.mark.parametrize("damage", ["not a database", "no folder"])
@@ -237,6 +195,9 @@ def test_a_first_dump_without_code_links_builds_every_mart(workspace: Workspace,
 
     result = workspace.make_run()
     assert result.returncode == 0, result.stderr[-4000:]
+    # Not a terminal: progress comes as plain lines.
+    assert "dumps parsed and loaded: 1 of 1" in result.stderr.splitlines()
+    assert any(line.startswith("dbt models and tests: ") for line in result.stderr.splitlines())
     counts = table_counts(workspace.snapshot)
     assert counts["main.papers"] == 4
     assert all(counts[f"main.{mart}"] > 0 for mart in MARTS if mart != "paper_authors")

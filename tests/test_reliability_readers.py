@@ -89,7 +89,12 @@ def test_readers_see_complete_states_during_backfill_and_rerun(workspace: Worksp
             SyntheticDump(shrunk.file_name, shrunk.page_date, shrunk.entries[:-1]).render()
         )
         (workspace.raw_dir / grown.file_name).write_bytes(
-            SyntheticDump(grown.file_name, grown.page_date, grown.entries + later[-1].entries[:1]).render()
+            # A layout-A entry shows no dates, so it fits on an earlier page.
+            SyntheticDump(
+                grown.file_name,
+                grown.page_date,
+                (*grown.entries, next(entry for entry in later[-1].entries if entry.layout == "A")),
+            ).render()
         )
         rerun = workspace.make_run()
         assert rerun.returncode == 0, rerun.stderr[-4000:]

@@ -10,9 +10,9 @@ import pytest
 
 from orchestration.definitions import defs
 from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
-from orchestration.defs.ingestion import DUMPS, DUMPS_NAME
+from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.resources import PapersResource
-from orchestration.defs.schedules import plan_refresh
+from orchestration.defs.schedules import plan_refresh, plan_rerun
 from orchestration.parsing import DumpInput, parse_dumps
 from orchestration.settings import Settings
 from orchestration.synthetic import generate_dumps, write_dumps
@@ -167,3 +167,14 @@ def test_unreadable_file_does_not_stop_the_refresh(
     assert len(requests) == 1
     assert (requests[0].tags[RANGE_START], requests[0].tags[RANGE_END]) == (paths[0].name, paths[-1].name)
     assert DUMPS.get_partition_keys(dynamic_partitions_store=instance) == [p.name for p in paths]
+
+
+def test_a_rerun_of_all_dumps_is_one_run_over_every_partition(
+    workspace: Workspace, instance: dg.DagsterInstance
+) -> None:
+    paths = write_dumps(workspace.raw_dir, generate_dumps(days=3, papers_per_day=3, seed=3))
+    plan = plan_rerun(settings_for(workspace), instance, ["all"])
+    [run] = plan.requests
+    assert (run.tags[RANGE_START], run.tags[RANGE_END]) == (paths[0].name, paths[-1].name)
+    assert SKIP_LOADED_TAG not in run.tags, "a rerun someone asked for re-parses"
+    assert plan.count("rerun") == 3

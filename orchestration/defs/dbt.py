@@ -13,6 +13,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from orchestration import progress
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 from orchestration.warehouse import connect, publish_snapshot, record_build, writer_lock
@@ -39,14 +40,19 @@ def ensure_manifest(project: DbtProject) -> None:
     A fresh clone gets its manifest on first load; later code-location reloads
     reuse it, so no reload pays for dbt's start-up.
     """
-    stamp = project.project_dir / project.target_path / DIGEST_FILE
+    target = project.project_dir / project.target_path
+    stamp = target / DIGEST_FILE
     digest = project_digest(project.project_dir)
     if project.manifest_path.exists() and stamp.exists() and stamp.read_text() == digest:
         return
-    DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
-        ["parse", "--quiet"], target_path=project.target_path
-    ).wait()
-    stamp.write_text(digest)
+    # Processes starting together (a webserver and a daemon, parallel tests) parse once, in turn.
+    with writer_lock(target / "parse.lock"):
+        if project.manifest_path.exists() and stamp.exists() and stamp.read_text() == digest:
+            return
+        DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
+            ["parse", "--quiet"], target_path=project.target_path
+        ).wait()
+        stamp.write_text(digest)
 
 
 class DbtCli(DbtCliResource):
@@ -74,9 +80,6 @@ DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR)
 # warehouse path, or every build re-parses the whole project.
 os.environ["PAPERS_WAREHOUSE"] = str(Settings.from_env().warehouse)
 ensure_manifest(DBT_PROJECT)
-# Builds never overlap (writer lock), so they share one target folder and its partial-parse state
-# instead of leaving a new folder behind per run.
-RUN_TARGET = DBT_PROJECT.project_dir / DBT_PROJECT.target_path / "last_run"
 
 
 # A run that re-parsed dumps without the assets below them (a rerun of raw/paper_sightings alone,
@@ -115,8 +118,17 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCli, papers: PapersRes
         # The raw tables exist even before the first dump arrives, so an empty folder builds empty marts.
         connect(settings.warehouse).close()
         # Unit tests check model logic, not data: `make test` runs them; scheduled runs skip them.
-        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context, target_path=RUN_TARGET)
+        # Builds of one warehouse never overlap (writer lock), so they share one target folder and
+        # its partial-parse state; builds of other warehouses keep theirs apart.
+        invocation = dbt.cli(
+            ["build", "--exclude-resource-type", "unit_test"], context=context, target_path=settings.dbt_target
+        )
+        nodes = len(context.selected_asset_keys) + len(context.selected_asset_check_keys)
+        done = 0
         for event in invocation.stream():
+            if isinstance(event, dg.Output | dg.AssetMaterialization | dg.AssetCheckResult):
+                done += 1
+                progress.report("dbt models and tests", done, nodes)
             if isinstance(event, dg.Output) and event.output_name == RATES_MODEL:
                 held.append(event)
             else:

@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration import contract
+from orchestration import contract, progress
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.ingest import IngestReport, ingest
 from orchestration.settings import Settings
@@ -121,7 +121,14 @@ def paper_sightings(context: dg.AssetExecutionContext, papers: PapersResource) -
     # Parse problems never reach the policy: a bad file is quarantined, the rest of the batch loads.
     with failure_policy():
         settings.check_raw_dir()
-        report = ingest(settings.raw_dir, settings.warehouse, settings.writer_lock, names, reparse=reparse)
+        report = ingest(
+            settings.raw_dir,
+            settings.warehouse,
+            settings.writer_lock,
+            names,
+            reparse=reparse,
+            on_batch=lambda so_far: progress.report("dumps parsed and loaded", so_far.count_files(), len(names)),
+        )
     if report.outdated:
         context.log.info(
             f"re-parsed {report.outdated} dump(s) that an older parser version had loaded "
