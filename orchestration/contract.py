@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 CODE_STATUSES = ("repository", "claimed", "promised", "none")
 

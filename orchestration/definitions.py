@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.defs.dbt import DBT_EXECUTABLE, DBT_PROJECT, DbtCli, dbt_models, warehouse_snapshot
+from orchestration.defs.fetching import api_fetch, build_fetch_schedule, fetch_job
 from orchestration.defs.ingestion import DUMP_FILES, WRITTEN_WITH_SIGHTINGS, paper_sightings
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import build_daily_schedule
@@ -20,8 +21,8 @@ ingest_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[DUMP_FILES, *WRITTEN_WITH_SIGHTINGS, paper_sightings, dbt_models, warehouse_snapshot],
-    jobs=[ingest_job],
+    assets=[api_fetch, DUMP_FILES, *WRITTEN_WITH_SIGHTINGS, paper_sightings, dbt_models, warehouse_snapshot],
+    jobs=[ingest_job, fetch_job],
     sensors=[
         build_drop_folder_sensor(settings.sensor_interval_s),
         dg.AutomationConditionSensorDefinition(
@@ -31,7 +32,10 @@ defs = dg.Definitions(
             description="Rebuilds the marts and the snapshot after a rerun that re-parsed dumps without them.",
         ),
     ],
-    schedules=[build_daily_schedule(settings.schedule_cron)],
+    schedules=[
+        build_daily_schedule(settings.schedule_cron),
+        build_fetch_schedule(settings.fetch_cron, enabled=settings.fetch_enabled),
+    ],
     resources={
         "dbt": DbtCli(project_dir=str(DBT_PROJECT.project_dir), dbt_executable=DBT_EXECUTABLE),
         "papers": PapersResource(),

@@ -35,8 +35,9 @@ values are junk, not data).
 
 Whole-dump rejections (``DumpRejected``): empty file; over ``MAX_API_DUMP_BYTES``; invalid UTF-8
 (with the byte offset); a first value that is not an array (an object, a string...); invalid
-JSON (with Polars' or the standard library's location); an empty array; no readable item; no
-dump date.  One rejected dump never affects the others in its batch.
+JSON (with Polars' or the standard library's location); no readable item; no dump date.  One
+rejected dump never affects the others in its batch.  An empty array is a day with no papers:
+a dump of zero entries (dated by its file name, else rejected for "no dump date").
 
 Columns
 =======
@@ -58,14 +59,17 @@ Columns
   collapsed like text dumps (runs of Unicode whitespace -> one space, ends stripped, blank ->
   null).  Nothing else is changed: SQL, HTML, bidi controls and emoji are plain data.
 * ``n_authors`` = length of ``paper.authors`` (null when the list is absent or null);
-  ``org_handle`` / ``org_name`` = ``organization.name`` / ``.fullname``; ``upvotes`` =
-  ``paper.upvotes``; ``n_comments`` = ``numComments``; ``layout`` null.
+  ``org_handle`` / ``org_name`` = ``organization.name`` / ``.fullname`` of the item, else of
+  ``paper.organization`` (the API has carried it in both places); ``upvotes`` =
+  ``paper.upvotes``; ``n_comments`` = ``numComments``; ``layout`` null.  Authors marked
+  ``"hidden": true`` are authors like any other.
 * ``urls`` / ``code_url`` / ``code_status`` from the abstract with
   ``code_links.code_link_columns`` (``code_source = 'abstract'`` when it finds a repository),
   unless ``paper.githubRepo`` is a repository URL (``code_links.is_repository_url``, at most
-  ``MAX_URL_CHARS``): then ``code_status = 'repository'``, ``code_url`` = githubRepo and
-  ``code_source = 'api'`` -- the API field is curated by the authors.  ``urls`` stays the
-  abstract's.
+  ``MAX_URL_CHARS``) or the short ``owner/name`` form some endpoints return (read as
+  ``https://github.com/owner/name``): then ``code_status = 'repository'``, ``code_url`` = that
+  URL and ``code_source = 'api'`` -- the API field is curated by the authors.  ``urls`` stays
+  the abstract's.
 
 Authors (``AUTHORS_SCHEMA``): one row per named author of each sighting, in order.
 ``author_position`` is the 1-based index in ``paper.authors``; entries with a null, blank,
@@ -113,6 +117,7 @@ from orchestration.parsing import (
 
 __all__ = [
     "ARXIV_ID_PATTERN",
+    "GITHUB_SHORT_PATTERN",
     "ITEM_SCHEMA",
     "MAX_API_DUMP_BYTES",
     "MAX_JSON_TOKENS",
@@ -130,10 +135,14 @@ of JSON values) are rejected whole: the decoder costs ~60 bytes per value whatev
 MAX_URL_CHARS = 2_000
 """A longer ``githubRepo`` is ignored (no real URL is that long)."""
 
+GITHUB_SHORT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]*[A-Za-z0-9_-]$"
+"""``githubRepo`` as ``owner/name`` (a GitHub user or organisation name, then a repository)."""
+
 ARXIV_ID_PATTERN = r"^(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$"
 """New-style ``YYMM.NNNN[N]`` or old-style ``archive[.SC]/YYMMNNN``, optional version."""
 
 _AUTHOR = pl.Struct({"name": pl.String})
+_ORGANIZATION = pl.Struct({"name": pl.String, "fullname": pl.String})
 _PAPER = pl.Struct(
     {
         "id": pl.String,
@@ -143,9 +152,9 @@ _PAPER = pl.Struct(
         "publishedAt": pl.String,
         "upvotes": pl.String,
         "githubRepo": pl.String,
+        "organization": _ORGANIZATION,
     }
 )
-_ORGANIZATION = pl.Struct({"name": pl.String, "fullname": pl.String})
 ITEM_SCHEMA = pl.Schema(
     {  # type: ignore[arg-type]  # polars types nested dtypes loosely (as in contract.py)
         "paper": _PAPER,
@@ -266,8 +275,6 @@ def _read_items(data: bytes, dump_file: str) -> pl.DataFrame:
         if "deserializ" not in message:
             raise DumpRejected(dump_file, f"invalid JSON ({message})") from None
         decoded = _lenient_decode(data, dump_file)
-    if decoded.height == 0:
-        raise DumpRejected(dump_file, "empty array (no papers)")
     return _flatten(decoded)
 
 
@@ -294,7 +301,10 @@ def _invalid_utf8_at(data: bytes) -> int | None:
 def _flatten(decoded: pl.DataFrame) -> pl.DataFrame:
     """One row per item with the fields as flat columns and a null ``problem``."""
     paper = pl.col("paper").struct
-    org = pl.col("organization").struct
+    top = pl.col("organization")
+    # The item's organisation if it names one, else the paper's: one record, never a mix of both.
+    has_top = top.struct.field("name").is_not_null() | top.struct.field("fullname").is_not_null()
+    org = pl.when(has_top).then(top).otherwise(paper.field("organization")).struct
     if "problem" not in decoded.columns:
         decoded = decoded.with_columns(pl.lit(None, dtype=pl.String).alias("problem"))
     return decoded.select(
@@ -392,15 +402,17 @@ def _rewrite(value: Any) -> tuple[dict[str, Any], str | None]:
             if isinstance(authors, list)
             else None
         )
+        paper["organization"] = _organization(raw_paper.get("organization"))
     item: dict[str, Any] = {name: _scalar(value.get(name)) for name in _ITEM_FIELDS}
     item["paper"] = paper
-    organization = value.get("organization")
-    item["organization"] = (
-        {"name": _scalar(organization.get("name")), "fullname": _scalar(organization.get("fullname"))}
-        if isinstance(organization, dict)
-        else None
-    )
+    item["organization"] = _organization(value.get("organization"))
     return item, problem
+
+
+def _organization(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {"name": _scalar(value.get("name")), "fullname": _scalar(value.get("fullname"))}
 
 
 def _lenient_decode(data: bytes, dump_file: str) -> pl.DataFrame:
@@ -477,6 +489,12 @@ def _day(column: str) -> pl.Expr:
     return pl.col(column).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
 
 
+def _github_url(column: str) -> pl.Expr:
+    """``githubRepo`` cleaned, with the short ``owner/name`` form spelled as a GitHub URL."""
+    cleaned = _clean(column)
+    return pl.when(cleaned.str.contains(GITHUB_SHORT_PATTERN)).then("https://github.com/" + cleaned).otherwise(cleaned)
+
+
 def _parse_batch(
     batch: pl.DataFrame, files: dict[int, tuple[str, dt.date | None]], inputs: Sequence[DumpInput]
 ) -> tuple[dict[int, ParsedDump], dict[int, DumpRejected]]:
@@ -492,7 +510,7 @@ def _parse_batch(
         _day("item_published").alias("featured_on"),
         _count("upvotes").alias("upvotes"),
         _count("comments").alias("n_comments"),
-        pl.when(pl.col("github").str.len_chars() <= MAX_URL_CHARS).then(_clean("github")).alias("github"),
+        pl.when(pl.col("github").str.len_chars() <= MAX_URL_CHARS).then(_github_url("github")).alias("github"),
     )
     titles = items.get_column("title").drop_nulls().unique()
     ids = _paper_ids(titles).rename({"text": "title"})
@@ -608,8 +626,10 @@ def _assemble(
         dump_file: str = row["dump_file"]
         found = sightings_by_file.get((index,))
         bad = rejects_by_file.get((index,))
+        if found is None and bad is None:  # an empty array: a day with no papers
+            found = pl.DataFrame(schema=SIGHTINGS_SCHEMA)
         if found is None:
-            assert bad is not None  # a file with items has sightings or rejects
+            assert bad is not None
             first = bad.get_column("reason")[0]
             reason = f"no readable item ({bad.height} of {bad.height} items rejected, first: {first})"
             rejected[index] = DumpRejected(dump_file, reason)

@@ -33,6 +33,11 @@ class Settings:
     sensor_interval_s: int = 30
     sensor_settle_s: float = 3.0
     schedule_cron: str = "0 6 * * *"
+    fetch_enabled: bool = False
+    fetch_days: int = 7
+    fetch_cron: str = "0 5 * * *"
+    fetch_base_url: str = "https://huggingface.co"
+    fetch_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +50,11 @@ class Settings:
             sensor_interval_s=_number(env, "PAPERS_SENSOR_INTERVAL_SECONDS", int, 30, minimum=1),
             sensor_settle_s=_number(env, "PAPERS_SENSOR_SETTLE_SECONDS", float, 3.0, minimum=0),
             schedule_cron=env.get("PAPERS_SCHEDULE_CRON") or "0 6 * * *",
+            fetch_enabled=_switch(env, "PAPERS_FETCH"),
+            fetch_days=_number(env, "PAPERS_FETCH_DAYS", int, 7, minimum=1),
+            fetch_cron=env.get("PAPERS_FETCH_CRON") or "0 5 * * *",
+            fetch_base_url=_base_url(env.get("PAPERS_FETCH_BASE_URL") or "https://huggingface.co"),
+            fetch_timeout_s=_number(env, "PAPERS_FETCH_TIMEOUT_SECONDS", float, 30.0, minimum=0.1),
         )
 
     @property
@@ -88,6 +98,24 @@ def _number(
     if not value >= minimum:  # also refuses nan
         raise SettingsError(f"{name}={text!r} must be at least {minimum}; unset it to use the default, {default}.")
     return value
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    text = (env.get(name) or "off").strip().lower()
+    if text in ("1", "on", "true", "yes"):
+        return True
+    if text in ("0", "off", "false", "no", ""):
+        return False
+    raise SettingsError(f"{name}={env.get(name)!r} is neither on nor off; set it to 1 or 0, or unset it (off).")
+
+
+def _base_url(text: str) -> str:
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("http", "https") or not rest.strip("/"):
+        raise SettingsError(
+            f"PAPERS_FETCH_BASE_URL={text!r} is not an http(s) URL; unset it to use https://huggingface.co."
+        )
+    return text.rstrip("/")
 
 
 def _absolute(path: Path) -> Path:

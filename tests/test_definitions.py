@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.definitions import defs
+from orchestration.defs.fetching import build_fetch_schedule
+from orchestration.settings import Settings
 from tests.conftest import MARTS as ALL_MARTS
 
 MARTS = set(ALL_MARTS)
@@ -15,7 +17,15 @@ STAGING = {
 INTERMEDIATE = {"intermediate/int_paper_identity", "intermediate/int_paper_sightings"}
 RAW = {
     f"raw/{table}"
-    for table in ("dump_files", "paper_sightings", "dumps", "rejected_entries", "quarantined_dumps", "paper_authors")
+    for table in (
+        "api_fetch",
+        "dump_files",
+        "paper_sightings",
+        "dumps",
+        "rejected_entries",
+        "quarantined_dumps",
+        "paper_authors",
+    )
 }
 
 
@@ -31,6 +41,7 @@ def test_lineage_runs_from_dump_files_through_staging_to_marts() -> None:
         return {parent.to_user_string() for parent in graph.get(dg.AssetKey.from_user_string(key)).parent_keys}
 
     assert parents("raw/paper_sightings") == {"raw/dump_files"}
+    assert parents("raw/dump_files") == {"raw/api_fetch"}
     assert parents("staging/stg_raw__paper_sightings") == {"raw/paper_sightings"}
     assert "staging/stg_raw__paper_sightings" in parents("intermediate/int_paper_sightings")
     assert "intermediate/int_paper_sightings" in parents("papers")
@@ -43,6 +54,7 @@ def test_ingestion_checks_and_dbt_tests_are_asset_checks() -> None:
         ("raw/paper_sightings", "no_empty_dumps"),
         ("raw/paper_sightings", "rejects_below_5_percent"),
         ("raw/paper_sightings", "no_quarantined_dumps"),
+        ("raw/api_fetch", "window_complete"),
     } <= checks
     assert ("papers", "accepted_values_papers_code_status__repository__claimed__promised__none") in checks
     assert any(asset == "code_release_rates" for asset, _ in checks)
@@ -59,6 +71,16 @@ def test_sensor_and_schedule_are_on_by_default() -> None:
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.cron_schedule == "0 6 * * *"
     assert schedule.execution_timezone == "UTC"
+
+
+def test_the_fetch_schedule_is_off_unless_papers_fetch_is_set() -> None:
+    schedule = defs.resolve_schedule_def("daily_fetch")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == ("0 5 * * *", "UTC", "fetch_job")
+    enabled = Settings.from_env({"PAPERS_FETCH": "1"})
+    assert build_fetch_schedule(enabled.fetch_cron, enabled=enabled.fetch_enabled).default_status == (
+        dg.DefaultScheduleStatus.RUNNING
+    )
 
 
 def test_marts_follow_a_rerun_of_the_raw_asset_alone() -> None:

@@ -115,6 +115,8 @@ def test_a_warehouse_that_cannot_be_written_fails_at_once(workspace: Workspace, 
         ("PAPERS_SENSOR_INTERVAL_SECONDS", "3o", "is not a number"),
         ("PAPERS_SENSOR_SETTLE_SECONDS", "-1", "must be at least 0"),
         ("PAPERS_SCHEDULE_CRON", "0 6 * *", "is not a cron schedule"),
+        ("PAPERS_FETCH_CRON", "daily", "is not a cron schedule"),
+        ("PAPERS_FETCH", "yes please", "is neither on nor off"),
     ],
 )
 def test_a_typo_in_a_number_setting_names_the_variable(

@@ -11,9 +11,11 @@ import hashlib
 from collections import defaultdict
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.defs.ingestion import SIGHTINGS_KEY
 from orchestration.synthetic import Entry, generate_dumps, normalise_title, write_dumps
 from tests.conftest import Workspace
 
@@ -33,8 +35,22 @@ def test_text_and_api_dumps_make_one_warehouse(workspace: Workspace) -> None:
     assert any(is_api.values())
     assert not all(is_api.values())
 
+    # A day with no papers, as the API answers it: a dump of zero entries, flagged but loaded.
+    (workspace.raw_dir / "2026-04-10.json").write_bytes(b"[]")
+
     result = workspace.make_run()
     assert result.returncode == 0, result.stderr[-4000:]
+    assert rows(
+        workspace.snapshot, "select n_entries, n_rejected from raw.dumps where dump_file = '2026-04-10.json'"
+    ) == [(0, 0)]
+    with dg.DagsterInstance.from_config(str(workspace.dagster_home)) as instance:
+        key = dg.AssetCheckKey(SIGHTINGS_KEY, "no_empty_dumps")
+        check = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].event
+    assert check is not None
+    assert check.dagster_event is not None
+    evaluation = check.dagster_event.asset_check_evaluation_data
+    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert evaluation.metadata["files"].value == ["2026-04-10.json"]
 
     # Every sighting of a generated paper, as (date, file, entry, seen in the API?).
     seen: dict[str, list[tuple[dt.date, str, Entry, bool]]] = defaultdict(list)

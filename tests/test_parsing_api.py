@@ -401,8 +401,6 @@ def test_hostile_values_never_crash() -> None:
         (b'{"paper": {"id": "2401.12345", "title": "T"}}', "top-level JSON object, expected an array of papers"),
         (b'"just a string"', "not a JSON array (starts with '\"just a string\"')"),
         (b"Daily Papers\n\nMar 14\n", "not a JSON array (starts with 'Daily Papers\\n\\nMar 14')"),
-        (b"[]", "empty array (no papers)"),
-        (b" \n[ \n ] \n", "empty array (no papers)"),
         (b'[{"paper": {"id": "2401.12345", "title": "T"}', "invalid JSON ("),
         (b'[{"paper": {"id": "2401.12345", "title": "T"}}] trailing', "invalid JSON ("),
         (b'[{"a": NaN}]', "invalid JSON ("),
@@ -413,6 +411,18 @@ def test_hostile_values_never_crash() -> None:
 def test_whole_dump_rejects(data: bytes, reason: str) -> None:
     error = rejected(data)
     assert error.reason.startswith(reason), error.reason
+
+
+@pytest.mark.parametrize("data", [b"[]", b" \n[ \n ] \n"])
+def test_an_empty_array_is_a_day_with_no_papers(data: bytes) -> None:
+    parsed = parse(data, "2024-01-23.json")
+    assert (parsed.dump_date, parsed.sightings.height, parsed.authors.height, parsed.rejects.height) == (
+        dt.date(2024, 1, 23),
+        0,
+        0,
+        0,
+    )
+    assert rejected(data, "saved.json").reason.startswith("no dump date")
 
 
 def test_invalid_json_says_where() -> None:
@@ -564,3 +574,53 @@ def test_large_file_parses_with_bounded_memory() -> None:
     assert stats["sightings"] == stats["items"]
     assert stats["rejects"] == 0
     assert stats["peak_mib"] < 2048, stats
+
+
+# --- variants of the API's fields ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["fast path", "fallback"])
+@pytest.mark.parametrize(
+    ("github", "code_url"),
+    [
+        ("https://github.com/owner/repo", "https://github.com/owner/repo"),
+        ("owner/repo", "https://github.com/owner/repo"),
+        (" some-org/repo.name_2 ", "https://github.com/some-org/repo.name_2"),
+        ("owner/repo/tree/main", None),
+        ("-owner/repo", None),
+        ("owner/", None),
+        ("just-a-word", None),
+    ],
+)
+def test_github_repo_as_url_or_owner_slash_name(github: str, code_url: str | None, fallback: bool) -> None:
+    extra = {"paper_upvotes": {"wrong": "type"}} if fallback else {}  # forces the item-by-item decode
+    row = parse(dumps(item(paper_githubRepo=github, **extra))).sightings.row(0, named=True)
+    assert row["code_url"] == code_url
+    assert (row["code_status"], row["code_source"]) == (("repository", "api") if code_url else ("none", None))
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["fast path", "fallback"])
+def test_organization_at_the_top_or_inside_the_paper(fallback: bool) -> None:
+    extra = {"paper_upvotes": {"wrong": "type"}} if fallback else {}
+    inner = {"name": "inner", "fullname": "Inner Lab"}
+    parsed = parse(
+        dumps(
+            item("2401.00001", "Top only", organization={"name": "top", "fullname": "Top Lab"}, **extra),
+            item("2401.00002", "Paper only", organization=None, paper_organization=inner, **extra),
+            item("2401.00003", "Both", organization={"name": "top", "fullname": None}, paper_organization=inner),
+            item("2401.00004", "Neither", **extra),
+        )
+    )
+    assert parsed.sightings.select("org_handle", "org_name").rows() == [
+        ("top", "Top Lab"),
+        ("inner", "Inner Lab"),
+        ("top", None),  # one record, never a mix of two
+        (None, None),
+    ]
+
+
+def test_hidden_authors_are_authors() -> None:
+    authors = [{"name": "Ada One"}, {"name": "Hidden Two", "hidden": True}, {"hidden": True}]
+    parsed = parse(dumps(item(paper_authors=authors)))
+    assert parsed.sightings.get_column("n_authors").to_list() == [3]
+    assert parsed.authors.select("author_position", "author_name").rows() == [(1, "Ada One"), (2, "Hidden Two")]

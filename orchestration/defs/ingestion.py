@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration import contract, progress
+from orchestration.defs.fetching import FETCH_KEY
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.ingest import IngestReport, ingest
 from orchestration.settings import Settings
@@ -21,10 +22,13 @@ DUMP_FILES = dg.AssetSpec(
     partitions_def=DUMPS,
     group_name="ingestion",
     kinds={"file"},
+    deps=[FETCH_KEY],  # written by hand, or by the daily fetch
 )
 SIGHTINGS_KEY = dg.AssetKey(["raw", "paper_sightings"])
 CHECK_NOT_EMPTY = dg.AssetCheckSpec(
-    "no_empty_dumps", asset=SIGHTINGS_KEY, description="No dump loaded with zero entries."
+    "no_empty_dumps",
+    asset=SIGHTINGS_KEY,
+    description="No dump loaded with zero entries (a warning: an API dump of [] is a day with no papers).",
 )
 CHECK_REJECTS = dg.AssetCheckSpec(
     "rejects_below_5_percent",
@@ -162,7 +166,12 @@ def _checks(report: IngestReport) -> list[dg.AssetCheckResult]:
     }
     quarantined = {q.dump_file: q.reason for q in report.quarantined}
     return [
-        dg.AssetCheckResult(check_name=CHECK_NOT_EMPTY.name, passed=not empty, metadata={"files": empty}),
+        dg.AssetCheckResult(
+            check_name=CHECK_NOT_EMPTY.name,
+            passed=not empty,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"files": empty},
+        ),
         dg.AssetCheckResult(
             check_name=CHECK_REJECTS.name,
             passed=not noisy,
