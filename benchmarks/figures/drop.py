@@ -60,6 +60,7 @@ def figure_drop(scale: Scale, base: Space, drops: Sequence[Path], work: Path) ->
     from orchestration.parsing import parse_dump
 
     space = base.clone(work / "dev")
+    space.warm_up(work / "dev_warm_up.log")
     log_path = work / "dagster_dev.log"
     seconds: list[float] = []
     with dagster_dev(space, log_path) as port:
