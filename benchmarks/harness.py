@@ -61,6 +61,8 @@ TARGETS = {
     "dbt_step_s": 6.5,  # 25% of the 24-27 s the dbt step took for one new dump before
     "drop_to_queryable_s": 40.0,
     "query_ms": 200.0,
+    "report_share": 0.10,  # of the ten-year daily increment
+    "report_mb": 5.0,
 }
 
 

@@ -111,6 +111,13 @@ def render(results: dict[str, Any]) -> str:
                 ("7", f"README query: {query['query']}", f"{query['ms']} ms", f"<= {TARGETS['query_ms']:g} ms",
                  verdict(query["ms"] <= TARGETS["query_ms"]))
             )  # fmt: skip
+    if r := results.get("report"):
+        rows.append(
+            ("8", "HTML report: imports + build in a fresh process / the ten-year daily increment",
+             f"{r['cost_s']} s = {r['share_of_increment']:.1%} of {r['increment_seconds']} s; {r['size_mb']} MB",
+             f"<= {TARGETS['report_share']:.0%}, < {TARGETS['report_mb']:g} MB",
+             verdict(r["share_of_increment"] <= TARGETS["report_share"] and r["size_mb"] < TARGETS["report_mb"]))
+        )  # fmt: skip
     lines += [f"| {' | '.join(row)} |" for row in rows]
     lines += ["", "## Details", ""]
     lines += _details(results)

@@ -15,7 +15,8 @@ Figures (one function each, ``figure_*``):
 4. daily increment: one new dump on top of the full warehouse vs. on top of a one-day warehouse;
 5. fixed cost: ``orchestration.run`` with nothing new, and a forced rebuild of unchanged data;
 6. drop-to-queryable under ``dagster dev`` with the default 30 s sensor interval;
-7. the README's example queries on the published snapshot.
+7. the README's example queries on the published snapshot;
+8. the HTML report: its imports and build in a fresh process, against the daily increment.
 
 Peak RSS of a child comes from ``os.wait4`` (the kernel's ``ru_maxrss`` of the child and every
 descendant it waited for, i.e. the largest single process of the tree, dbt included).
@@ -46,6 +47,7 @@ from benchmarks.figures.parse import child_parse, figure_parse
 from benchmarks.figures.per_file import child_per_file, figure_per_file
 from benchmarks.figures.profile import child_import_definitions
 from benchmarks.figures.queries import figure_queries
+from benchmarks.figures.report import child_report, figure_report
 from benchmarks.harness import BENCH_DIR, SCALES, WORK_ROOT, Space, corpus, log, machine_facts
 from benchmarks.report import render
 
@@ -67,7 +69,7 @@ def save(results: dict[str, Any], out_dir: Path) -> None:
 # --- main -----------------------------------------------------------------------------------------
 
 
-FIGURES = ("parse", "backfill", "floor", "per_file", "increment", "fixed_cost", "drop", "queries")
+FIGURES = ("parse", "backfill", "floor", "per_file", "increment", "fixed_cost", "drop", "queries", "report")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rebuild": child_rebuild,
             "floor": child_floor,
             "import-definitions": child_import_definitions,
+            "report": child_report,
         }
         print(json.dumps(children[args.child](*args.args)))
         return 0
@@ -142,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         step("drop", "6. drop to queryable", lambda: figure_drop(scale, small, dumps[1 : 1 + scale.drops], work))
     if "queries" in wanted:
         step("queries", "7. README queries", lambda: figure_queries(scale, big))
+    if "report" in wanted:
+        step("report", "8. the HTML report", lambda: figure_report(scale, big, work, increment_s))
 
     save(results, out_dir)
     log(f"wrote {out_dir / 'RESULTS.md'} and {out_dir / 'results.json'}")

@@ -7,6 +7,7 @@ import dagster as dg
 from orchestration.defs.dbt import DBT_EXECUTABLE, DBT_PROJECT, DbtCli, dbt_models, warehouse_snapshot
 from orchestration.defs.fetching import api_fetch, build_fetch_schedule, fetch_job
 from orchestration.defs.ingestion import DUMP_FILES, WRITTEN_WITH_SIGHTINGS, paper_sightings
+from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import build_daily_schedule
 from orchestration.defs.sensors import INGEST_JOB_NAME, build_drop_folder_sensor
@@ -16,18 +17,26 @@ settings = Settings.from_env()
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB_NAME,
-    selection=dg.AssetSelection.assets(paper_sightings, dbt_models, warehouse_snapshot),
-    description="Parse and load dumps, build the dbt models, publish the read snapshot.",
+    selection=dg.AssetSelection.assets(paper_sightings, dbt_models, warehouse_snapshot, warehouse_report),
+    description="Parse and load dumps, build the dbt models, publish the read snapshot and the report.",
 )
 
 defs = dg.Definitions(
-    assets=[api_fetch, DUMP_FILES, *WRITTEN_WITH_SIGHTINGS, paper_sightings, dbt_models, warehouse_snapshot],
+    assets=[
+        api_fetch,
+        DUMP_FILES,
+        *WRITTEN_WITH_SIGHTINGS,
+        paper_sightings,
+        dbt_models,
+        warehouse_snapshot,
+        warehouse_report,
+    ],
     jobs=[ingest_job, fetch_job],
     sensors=[
         build_drop_folder_sensor(settings.sensor_interval_s),
         dg.AutomationConditionSensorDefinition(
             "marts_follow_reruns",
-            target=dg.AssetSelection.assets(dbt_models, warehouse_snapshot),
+            target=dg.AssetSelection.assets(dbt_models, warehouse_snapshot, warehouse_report),
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Rebuilds the marts and the snapshot after a rerun that re-parsed dumps without them.",
         ),

@@ -55,7 +55,7 @@ def describe(plan: RefreshPlan) -> str:
     """What the runs of ``plan`` are about to do, in one line."""
     first = plan.requests[0].tags.get("dagster/asset_partition_range_start")
     if first is None:
-        return "Rebuilding the dbt models and the read snapshot..."
+        return "Rebuilding the dbt models, the read snapshot and the report..."
     if plan.count("rerun"):
         what = f"Re-parsing {plan.count('rerun')} dump(s) as asked and replacing their rows"
     else:
@@ -168,6 +168,7 @@ def summary(settings: Settings) -> str:
         [
             f"Warehouse:          {settings.warehouse}",
             f"Read snapshot:      {settings.read_snapshot}",
+            f"Report:             {settings.report if settings.report.exists() else 'not built yet'}",
             f"Dumps loaded:       {dumps}",
             f"Papers:             {papers}",
             f"Rejected entries:   {rejected}",

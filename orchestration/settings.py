@@ -63,6 +63,11 @@ class Settings:
         return self.warehouse.with_name(f"{self.warehouse.stem}.read{self.warehouse.suffix}")
 
     @property
+    def report(self) -> Path:
+        """The HTML report rebuilt after every run; see ``orchestration.report``."""
+        return self.warehouse.with_name(f"{self.warehouse.stem}.report.html")
+
+    @property
     def dbt_target(self) -> Path:
         """dbt's target folder for builds of this warehouse: artifacts and partial-parse state."""
         return self.warehouse.with_name(f"{self.warehouse.stem}.dbt")

@@ -39,6 +39,7 @@ MARTS = (
     "author_count_summary",
     "code_release_rates",
     "code_release_rates_by_year",
+    "code_release_rates_by_org",
     "paper_authors",
     "paper_upvotes_daily",
 )

@@ -31,7 +31,7 @@ RAW = {
 
 def test_asset_keys_are_exactly_the_lineage() -> None:
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == RAW | STAGING | INTERMEDIATE | MARTS | {"warehouse_snapshot"}
+    assert keys == RAW | STAGING | INTERMEDIATE | MARTS | {"warehouse_snapshot", "warehouse_report"}
 
 
 def test_lineage_runs_from_dump_files_through_staging_to_marts() -> None:
@@ -88,7 +88,7 @@ def test_marts_follow_a_rerun_of_the_raw_asset_alone() -> None:
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     graph = defs.resolve_asset_graph()
     followers = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition}
-    assert followers == STAGING | INTERMEDIATE | MARTS | {"warehouse_snapshot"}
+    assert followers == STAGING | INTERMEDIATE | MARTS | {"warehouse_snapshot", "warehouse_report"}
 
 
 def test_sightings_backfill_is_a_single_run() -> None:

@@ -7,13 +7,14 @@ import dagster as dg
 
 from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
 from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, ingest_request
+from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import INGEST_JOB_NAME
 from orchestration.ingest import DumpState, dump_state, scan_raw_dir, sha256_file
 from orchestration.settings import Settings, SettingsError
 from orchestration.warehouse import snapshot_state
 
-BUILD_KEYS = [*dbt_models.keys, warehouse_snapshot.key]
+BUILD_KEYS = [*dbt_models.keys, warehouse_snapshot.key, warehouse_report.key]
 
 
 @dataclass(frozen=True)
