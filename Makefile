@@ -12,7 +12,7 @@ export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= 1
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 SCALE ?= full
 
-.PHONY: run test lint dev sql fetch bench clean distclean setup demo-dumps
+.PHONY: run test lint dev sql report fetch bench clean distclean setup demo-dumps
 
 run: setup ## Ingest everything in the raw folder, build the marts, print a summary
 	$(BIN)/python -m orchestration.run $(if $(DUMPS),--dumps "$(DUMPS)")
@@ -34,6 +34,9 @@ sql: setup ## Read-only SQL prompt on the published snapshot; never blocks the p
 	@snapshot=$$($(BIN)/python -c 'from orchestration.settings import Settings; print(Settings.from_env().read_snapshot)'); \
 	test -f "$$snapshot" || { echo "No snapshot at $$snapshot yet: run 'make run' first." >&2; exit 1; }; \
 	$(BIN)/duckdb -readonly "$$snapshot"
+
+report: setup ## Print the path of the HTML report that every run rebuilds next to the read snapshot
+	@$(BIN)/python -m orchestration.report
 
 fetch: setup ## Save recent days from the Hugging Face API into the raw folder; DAYS=30 or DATE=2026-03-10
 	$(BIN)/python -m orchestration.fetch $(if $(DAYS),--days "$(DAYS)") $(if $(DATE),--date "$(DATE)")

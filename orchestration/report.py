@@ -188,7 +188,7 @@ def _time_to_page(con: duckdb.DuckDBPyConnection) -> Chart:
     return Chart("time-to-page", "Time to the page", caption, "paper_first_seen", rows, spec)
 
 
-def _authors(con: duckdb.DuckDBPyConnection) -> tuple[Chart, int]:
+def _authors(con: duckdb.DuckDBPyConnection) -> Chart:
     rows = records(
         con,
         "select published_year, n_papers, n_papers_with_count, median_authors, p90_authors, mean_authors"
@@ -221,7 +221,7 @@ def _authors(con: duckdb.DuckDBPyConnection) -> tuple[Chart, int]:
             .properties(width="container", height=240)
         )
     caption = f"Median, p90 and mean authors per paper by publication year; {unknown} paper(s) have no known count."
-    return Chart("authors", "Authors per paper", caption, "author_count_summary", rows, spec), unknown
+    return Chart("authors", "Authors per paper", caption, "author_count_summary", rows, spec)
 
 
 def _organisations(con: duckdb.DuckDBPyConnection) -> Chart:
@@ -395,71 +395,9 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
 
 # --- the page ----------------------------------------------------------------------------------------
 
+# The page: autoescaped, so titles, reasons and links from the data stay plain text.
 PAGE = jinja2.Environment(autoescape=True).from_string(
-    """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Daily Papers warehouse report</title>
-<style>
-  body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1100px;
-         padding: 1rem 2rem 3rem; color: #222; }
-  header p, figcaption, .caption { color: #555; }
-  section { margin-top: 2.5rem; }
-  .chart { width: 100%; }
-  .notice { background: #fff4e5; border-left: 4px solid #f1a340; padding: .75rem 1rem; }
-  .empty { color: #777; font-style: italic; }
-  table { border-collapse: collapse; width: 100%; font-size: .9rem; }
-  th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #eee; vertical-align: top; }
-  td.number { text-align: right; font-variant-numeric: tabular-nums; }
-</style>
-<script>
-{{ bundle | safe }}
-</script>
-</head>
-<body>
-<header>
-<h1>Daily Papers warehouse</h1>
-<p>{{ n_papers }} papers from {{ n_dumps }} dump(s){% if first_day %}, {{ first_day }} to {{ last_day }}{% endif %}.
-Marts built {{ built_marts or "never" }}; report written {{ built_at }} (UTC).</p>
-</header>
-{% if not enough_data %}
-<p class="notice" id="not-enough-data">Not enough data yet: {{ n_dumps }} dump(s) loaded. Trends need at least
-{{ min_dumps }} days; drop more dumps into the raw folder (or turn on the daily fetch) and this page fills in.</p>
-{% endif %}
-{% for chart in charts %}
-<section id="{{ chart.id }}">
-<h2>{{ chart.title }}</h2>
-{% if chart.spec %}<figure><div class="chart" id="chart-{{ chart.id }}"></div>
-<figcaption>{{ chart.caption }}</figcaption></figure>
-{% else %}<p class="empty">No data yet for this chart.</p>{% endif %}
-</section>
-{% endfor %}
-{% for table in tables %}
-<section id="{{ table.id }}">
-<h2>{{ table.title }}</h2>
-<p class="caption">{{ table.caption }}</p>
-{% if table.rows %}<table>
-<thead><tr>{% for column in table.columns %}<th>{{ column }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in table.rows %}<tr>{% for column in table.columns %}{% set value = row[column] %}
-{% if column == "code_url" and value %}<td><a href="{{ value }}">{{ value }}</a></td>
-{% elif value is number %}<td class="number">{{ value }}</td>
-{% else %}<td>{{ value if value is not none else "" }}</td>{% endif %}
-{% endfor %}</tr>{% endfor %}</tbody>
-</table>{% else %}<p class="empty">None.</p>{% endif %}
-</section>
-{% endfor %}
-<script type="application/json" id="report-specs">{{ specs_json | safe }}</script>
-<script>
-  const specs = JSON.parse(document.getElementById("report-specs").textContent);
-  for (const [id, spec] of Object.entries(specs)) {
-    vegaEmbed("#chart-" + id, spec, {actions: false, renderer: "svg"}).catch(console.error);
-  }
-</script>
-</body>
-</html>
-"""
+    (Path(__file__).parent / "report.html.j2").read_text(encoding="utf-8")
 )
 
 
@@ -509,12 +447,11 @@ def build_report(
             "select count(*), min(dump_date), max(dump_date) from staging.stg_raw__dumps where is_current"
         ).fetchone() or (0, None, None)
         built = con.execute("select max(built_at) from raw.build_state").fetchone()
-        authors, _unknown = _authors(con)
         charts = [
             _release_by_month(con),
             _release_by_year(con),
             _time_to_page(con),
-            authors,
+            _authors(con),
             _organisations(con),
             _trajectories(con),
             _calendar(con),
@@ -562,9 +499,19 @@ def read_specs(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def chart_values(spec: dict[str, Any]) -> list[Rows]:
-    """The inline data of every layer (or the single view) of a chart spec."""
-    views = spec.get("layer") or [spec]
-    return [view["data"]["values"] for view in views if "values" in view.get("data", {})]
+    """The rows each data source of a chart spec holds: the chart's own data, then each layer's.
+
+    Altair moves inline rows into the spec's top-level ``datasets`` and refers to them by name.
+    """
+    datasets = spec.get("datasets", {})
+    found: list[Rows] = []
+    for view in [spec, *spec.get("layer", [])]:
+        data = view.get("data") or {}
+        if "values" in data:
+            found.append(data["values"])
+        elif "name" in data:
+            found.append(datasets[data["name"]])
+    return found
 
 
 # --- make report -------------------------------------------------------------------------------------

@@ -188,6 +188,7 @@ LONGEST_FIRST = (
     "test_reruns_ui_runs.py",
     "test_reruns_ui_browser.py",
     "test_fetch_e2e.py",
+    "test_report.py",
     "test_first_contact.py",
     "test_security.py",
 )
