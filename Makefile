@@ -12,10 +12,13 @@ export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= 1
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 SCALE ?= full
 
-.PHONY: run test lint dev sql report fetch bench clean distclean setup demo-dumps
+.PHONY: run rebuild test lint dev sql report fetch bench clean distclean setup demo-dumps
 
 run: setup ## Ingest everything in the raw folder, build the marts, print a summary
 	$(BIN)/python -m orchestration.run $(if $(DUMPS),--dumps "$(DUMPS)")
+
+rebuild: setup ## Build a new warehouse from everything in raw/ beside the current one, then swap it in
+	$(BIN)/python -m orchestration.rebuild
 
 test: setup ## pytest (incl. dbt build with its tests and unit tests), ruff, mypy, sqlfluff
 	$(BIN)/pytest

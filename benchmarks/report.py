@@ -244,7 +244,7 @@ def _profile(increment: dict[str, Any]) -> list[str]:
         "run created -> started: planned events written (s)",
         lambda p: f"{p['run_created_to_start_s']} ({p['planned_events']} events)",
     )
-    for step in ("ingest_dumps", "dbt_models", "warehouse_snapshot"):
+    for step in ("ingest_dumps", "dbt_models", "warehouse_snapshot", "warehouse_report"):
         row(f"step `{step}` (s)", lambda p, step=step: p["steps_s"].get(step))
     row("  dbt process, start to end (s)", lambda p: p["dbt_process_s"])
     row("  dbt start-up + parse, until its first node (s)", lambda p: p["dbt_start_to_first_node_s"])

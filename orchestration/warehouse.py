@@ -501,7 +501,12 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse: Path, snapshot: 
         os.replace(tmp, snapshot)
     finally:
         tmp.unlink(missing_ok=True)
-    directory = os.open(snapshot.parent, os.O_RDONLY)
+    fsync_dir(snapshot.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable."""
+    directory = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:

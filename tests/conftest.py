@@ -189,6 +189,7 @@ LONGEST_FIRST = (
     "test_reruns_ui_browser.py",
     "test_fetch_e2e.py",
     "test_report.py",
+    "test_rebuild.py",
     "test_first_contact.py",
     "test_security.py",
 )
