@@ -11,6 +11,7 @@ import pytest
 from orchestration.definitions import defs
 from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
 from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
+from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import plan_refresh, plan_rerun
 from orchestration.parsing import DumpInput, parse_dumps
@@ -22,7 +23,7 @@ from tests.conftest import Workspace
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 SCHEDULE = defs.resolve_schedule_def("daily_refresh")
-BUILD_KEYS = {*dbt_models.keys, warehouse_snapshot.key}
+BUILD_KEYS = {*dbt_models.keys, warehouse_snapshot.key, warehouse_report.key}
 INGEST_KEYS = {dg.AssetKey(["raw", table]) for table in ("paper_sightings", "dumps", "rejected_entries")}
 
 

@@ -14,6 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from packaging import version
 
 from orchestration import progress
+from orchestration.defs.ingestion import SIGHTINGS_KEY, WRITTEN_WITH_SIGHTINGS
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 from orchestration.warehouse import connect, publish_snapshot, record_build, writer_lock
@@ -93,6 +94,9 @@ FOLLOW_RERUNS = (
 ).with_label("rebuild after a rerun that left it behind")
 
 
+WRITTEN_WITH_SIGHTINGS_KEYS = {spec.key for spec in WRITTEN_WITH_SIGHTINGS}
+
+
 class Translator(DagsterDbtTranslator):
     """Staging and marts become asset groups named after their folder, and follow reruns."""
 
@@ -102,6 +106,18 @@ class Translator(DagsterDbtTranslator):
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition[Any] | None:
         return FOLLOW_RERUNS
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        """Staging views over the tables written with ``raw/paper_sightings`` also depend on it.
+
+        They are written by the same step, so a rerun of several dump ranges (several runs of one
+        backfill) keeps every view waiting until the last run is done (``any_deps_in_progress``),
+        and the marts follow once, in one run, instead of in pieces.
+        """
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if {dep.asset_key for dep in spec.deps} & WRITTEN_WITH_SIGHTINGS_KEYS:
+            return spec.merge_attributes(deps=[SIGHTINGS_KEY])
+        return spec
 
 
 @dbt_assets(
