@@ -31,6 +31,7 @@ lint: setup
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros
 
 dev: setup ## Dagster UI on http://127.0.0.1:3000 with the sensor and the schedule running
+	@$(BIN)/python -m orchestration.run --check
 	$(BIN)/dagster dev --host $${DAGSTER_HOST:-127.0.0.1} --port $${DAGSTER_PORT:-3000} -w workspace.yaml
 
 sql: setup ## Read-only SQL prompt on the published snapshot; never blocks the pipeline

@@ -12,7 +12,7 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="re-parse these dump files (names in the raw folder, separated by spaces or commas; 'all' for every one)"
         " and replace their rows, whether or not they changed",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check the settings and the warehouse (as `make dev` does before it starts), then exit",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -89,12 +94,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, WarehouseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from orchestration.defs.ingestion import check_warehouse, given_up_dumps
     from orchestration.defs.schedules import plan_refresh, plan_rerun
 
     ensure_dagster_home()
     job = defs.resolve_job_def(ingest_job.name)
     selection = args.dumps.replace(",", " ").split()
     with dg.DagsterInstance.get() as instance:
+        try:
+            check_warehouse(settings, instance)
+        except WarehouseError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if args.check:
+            return 0
         try:
             if selection:
                 plan = plan_rerun(settings, instance, selection)
@@ -103,12 +116,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SettingsError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        given_up = given_up_dumps(instance)
+        if given_up and plan.requests:
+            print(
+                f"The sensor gave up on {len(given_up)} dump(s) after repeated failed runs"
+                f" ({', '.join(sorted(given_up))}); this run tries them again.",
+                flush=True,
+            )
         if plan.requests:
             print(describe(plan), flush=True)
         for request in plan.requests:
-            # dagster-dbt echoes dbt's log to stdout; keep it for a failure, not for the summary.
-            echoed = io.StringIO()
-            with progress.to_stream(sys.stderr), contextlib.redirect_stdout(echoed):
+            # dagster-dbt echoes dbt's log to stdout; keep it for a failure, not for the summary. Dagster's
+            # own warnings are shown after the run, or, if it failed for a reason the user can fix,
+            # replaced by that reason alone.
+            echoed, logged = io.StringIO(), io.StringIO()
+            with progress.to_stream(sys.stderr), contextlib.redirect_stdout(echoed), contextlib.redirect_stderr(logged):
                 result = job.execute_in_process(
                     instance=instance,
                     tags=request.tags,
@@ -116,9 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     run_config=QUIET,
                     raise_on_error=False,
                 )
+            reasons = failure_descriptions(result)
+            if not reasons:
+                print(logged.getvalue(), end="", file=sys.stderr)
             if not result.success:
                 # A failure the user can fix carries its own message; anything else shows dbt's log.
-                reasons = failure_descriptions(result)
                 print(
                     "\n".join(f"error: {reason}" for reason in reasons) or echoed.getvalue()[-FAILURE_TAIL:],
                     file=sys.stderr,
@@ -128,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 1
+        given_up = given_up_dumps(instance)
     if not scan_raw_dir(settings.raw_dir).files:
         print(
             f"Nothing to ingest yet: the raw folder {settings.raw_dir} holds no dumps. The raw tables and the marts"
@@ -135,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     elif not plan.requests:
         print("Nothing new in the raw folder; the warehouse is up to date.")
-    print(summary(settings))
+    print(summary(settings, given_up))
     return 0
 
 
@@ -150,7 +175,7 @@ def failure_descriptions(result: dg.ExecuteInProcessResult) -> list[str]:
     ]
 
 
-def summary(settings: Settings) -> str:
+def summary(settings: Settings, given_up: Collection[str] = ()) -> str:
     with duckdb.connect(str(settings.read_snapshot), read_only=True) as con:
         dumps, rejected, quarantined = con.execute(
             """
@@ -174,6 +199,7 @@ def summary(settings: Settings) -> str:
             f"Rejected entries:   {rejected}",
             f"Quarantined files:  {quarantined}",
             f"Code-release rate:  {rate_text}",
+            f"Given up by sensor: {', '.join(sorted(given_up)) or 'none'}",
         ]
     )
 

@@ -32,6 +32,8 @@ class Settings:
     warehouse: Path
     sensor_interval_s: int = 30
     sensor_settle_s: float = 3.0
+    sensor_retries: int = 3
+    sensor_retry_s: float = 60.0
     schedule_cron: str = "0 6 * * *"
     fetch_enabled: bool = False
     fetch_days: int = 7
@@ -49,6 +51,8 @@ class Settings:
             warehouse=_absolute(warehouse),
             sensor_interval_s=_number(env, "PAPERS_SENSOR_INTERVAL_SECONDS", int, 30, minimum=1),
             sensor_settle_s=_number(env, "PAPERS_SENSOR_SETTLE_SECONDS", float, 3.0, minimum=0),
+            sensor_retries=_number(env, "PAPERS_SENSOR_RETRIES", int, 3, minimum=0),
+            sensor_retry_s=_number(env, "PAPERS_SENSOR_RETRY_SECONDS", float, 60.0, minimum=0),
             schedule_cron=env.get("PAPERS_SCHEDULE_CRON") or "0 6 * * *",
             fetch_enabled=_switch(env, "PAPERS_FETCH"),
             fetch_days=_number(env, "PAPERS_FETCH_DAYS", int, 7, minimum=1),
@@ -60,7 +64,7 @@ class Settings:
     @property
     def read_snapshot(self) -> Path:
         """The read-only copy analysts query; see ``warehouse.publish_snapshot``."""
-        return self.warehouse.with_name(f"{self.warehouse.stem}.read{self.warehouse.suffix}")
+        return snapshot_path(self.warehouse)
 
     @property
     def report(self) -> Path:
@@ -88,6 +92,10 @@ class Settings:
                 f"PAPERS_RAW_DIR: {self.raw_dir} is not a folder. "
                 "Set PAPERS_RAW_DIR to the folder that holds your dumps."
             )
+
+
+def snapshot_path(warehouse: Path) -> Path:
+    return warehouse.with_name(f"{warehouse.stem}.read{warehouse.suffix}")
 
 
 def _number(

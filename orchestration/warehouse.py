@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import os
 import shutil
@@ -32,10 +33,13 @@ import polars as pl
 from orchestration import contract
 from orchestration.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
 from orchestration.parsing import ParsedDump
+from orchestration.settings import snapshot_path
 
 # Files are written in a storage format that the DuckDB CLI from PyPI (``make sql``)
 # and other 1.4+ clients can open.
 STORAGE_VERSION = "v1.4.0"
+# The file header and the two database headers before the first block.
+_HEADER_BYTES = 3 * 4096
 
 DDL = """
 create schema if not exists raw;
@@ -151,6 +155,41 @@ class WarehouseError(Exception):
     """A permanent problem with the warehouse file: retrying cannot help, the message says what to do."""
 
 
+class WarehouseDamaged(WarehouseError):
+    """The warehouse file is gone or damaged while its history says it held data."""
+
+
+REBUILD_HINT = (
+    "The raw folder holds everything the warehouse is built from and is untouched: "
+    "run `make rebuild` to build the warehouse again from it and swap it in."
+)
+# What DuckDB says about a file that is not (or no longer) a whole database.
+_DAMAGE_MARKERS = ("not a valid DuckDB database file", "Corrupt database file", "Could not read enough bytes")
+
+
+def is_damage(error: BaseException) -> bool:
+    return isinstance(error, duckdb.Error) and any(marker in str(error) for marker in _DAMAGE_MARKERS)
+
+
+def damaged(path: Path, error: BaseException | str) -> WarehouseDamaged:
+    return WarehouseDamaged(f"{path}: the warehouse file is damaged ({error}). {REBUILD_HINT}")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Python's own ``OSError``, or DuckDB's or dbt's report of one."""
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return "No space left on device" in str(error)
+
+
+def disk_full(path: Path) -> WarehouseError:
+    return WarehouseError(
+        f"no space left on the disk that holds {path.parent}. The write that hit it was rolled back: the "
+        "warehouse holds only whole dumps, its read snapshot is as it was, and the raw folder is untouched. "
+        "Free some space there and run again (`make run`, or let the sensor retry)."
+    )
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether ``error`` can pass by waiting: another process holds the warehouse's lock."""
     if isinstance(error, TimeoutError):
@@ -161,25 +200,71 @@ def is_transient(error: BaseException) -> bool:
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, creating the file and the raw tables on first use.
 
-    A file that cannot be written or is not a DuckDB database raises ``WarehouseError``; a lock
-    held by another process raises DuckDB's own ``IOException`` (see ``is_transient``).
+    Never creates an empty warehouse where a read snapshot says one existed: that file would be
+    published over the good snapshot. A missing, truncated or unreadable file raises
+    ``WarehouseDamaged``; a folder that cannot be written, ``WarehouseError``; a lock held by
+    another process, DuckDB's own ``IOException`` (see ``is_transient``).
     """
+    if not path.exists() and snapshot_path(path).exists():
+        raise _missing(path, f"its read snapshot {snapshot_path(path).name}")
     try:
         if read_only:
-            return duckdb.connect(str(path), read_only=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
+            con = duckdb.connect(str(path), read_only=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
     except duckdb.IOException as error:
         if is_transient(error):
             raise
-        raise WarehouseError(
-            f"{path}: cannot open the warehouse: {error}. The warehouse is built from the raw folder alone: "
-            f"move {path.name} and its read snapshot aside and run `make run` to build it again."
-        ) from error
+        raise damaged(path, error) from error
     except OSError as error:
         raise _unwritable(path, error) from error
-    con.execute(DDL)
+    try:
+        _check_length(con, path)
+        if not read_only:
+            con.execute(DDL)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _missing(path: Path, evidence: str) -> WarehouseDamaged:
+    return WarehouseDamaged(
+        f"{path}: the warehouse file is missing, but {evidence} says dumps were loaded into it. Nothing was "
+        f"written: an empty warehouse must not start in its place and be published over the good data. {REBUILD_HINT}"
+    )
+
+
+def _check_length(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A file shorter than the blocks its header counts was cut off (a crash or a full disk mid-copy)."""
+    total_blocks, block_size = con.execute("select total_blocks, block_size from pragma_database_size()").fetchone()  # type: ignore[misc]
+    expected = _HEADER_BYTES + int(total_blocks) * int(block_size)
+    actual = path.stat().st_size
+    if actual < expected:
+        raise damaged(path, f"it is {actual:,} bytes long but its header counts {expected:,}")
+
+
+def check_intact(path: Path, lock_path: Path, *, loaded_before: bool = False) -> None:
+    """Raise ``WarehouseDamaged`` if the warehouse is missing although it held data, or cannot be read.
+
+    ``loaded_before`` is what the caller's own history says (the Dagster instance). The file
+    is opened only when no writer holds it: a running writer would notice damage itself.
+    """
+    if not path.exists():
+        if snapshot_path(path).exists():
+            raise _missing(path, f"its read snapshot {snapshot_path(path).name}")
+        if loaded_before:
+            raise _missing(path, "the Dagster history")
+        return
+    try:
+        with writer_lock(lock_path, timeout_s=0):
+            connect(path, read_only=True).close()
+    except TimeoutError:
+        return
+    except duckdb.IOException as error:
+        if not is_transient(error):
+            raise
 
 
 def check_writable(path: Path) -> None:
@@ -386,7 +471,9 @@ def load_dumps(
         _record_quarantine(con, quarantined, loaded_at)
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        # A commit that failed (a full disk) has rolled back already; keep its error, not this one's.
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("rollback")
         raise
     return outcomes
 

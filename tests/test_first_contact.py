@@ -130,7 +130,7 @@ def test_a_typo_in_a_number_setting_names_the_variable(
 def test_a_lock_held_by_another_writer_is_retried(tmp_path: Path) -> None:
     warehouse = tmp_path / "papers.duckdb"
     connect(warehouse).close()
-    with duckdb_lock_held(warehouse), pytest.raises(dg.RetryRequested), failure_policy():
+    with duckdb_lock_held(warehouse), pytest.raises(dg.RetryRequested), failure_policy(warehouse):
         connect(warehouse)
 
 
@@ -139,12 +139,12 @@ def test_permanent_warehouse_errors_fail_without_retry(tmp_path: Path, damage: s
     if damage == "not a database":
         warehouse = tmp_path / "papers.duckdb"
         warehouse.write_bytes(b"this is not a DuckDB file\n" * 400)
-        needles = [str(warehouse), "make run"]
+        needles = [str(warehouse), "damaged", "make rebuild"]
     else:
         (tmp_path / "file").write_text("a file where a folder should be")
         warehouse = tmp_path / "file" / "papers.duckdb"
         needles = ["PAPERS_WAREHOUSE", str(tmp_path / "file"), "it is a file, not a folder"]
-    with pytest.raises(dg.Failure) as failure, failure_policy():
+    with pytest.raises(dg.Failure) as failure, failure_policy(warehouse):
         connect(warehouse)
     assert failure.value.allow_retries is False
     for needle in needles:

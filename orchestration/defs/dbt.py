@@ -130,7 +130,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCli, papers: PapersRes
     # dbt runs as a subprocess and reads the warehouse path from its environment.
     os.environ["PAPERS_WAREHOUSE"] = str(settings.warehouse)
     held: list[dg.Output[Any]] = []
-    with failure_policy(), writer_lock(settings.writer_lock):
+    with failure_policy(settings.warehouse), writer_lock(settings.writer_lock):
         # The raw tables exist even before the first dump arrives, so an empty folder builds empty marts.
         connect(settings.warehouse).close()
         # Unit tests check model logic, not data: `make test` runs them; scheduled runs skip them.
@@ -175,7 +175,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCli, papers: PapersRes
 )
 def warehouse_snapshot(papers: PapersResource) -> dg.MaterializeResult[None]:
     settings = papers.settings()
-    with failure_policy(), writer_lock(settings.writer_lock), connect(settings.warehouse) as con:
+    with failure_policy(settings.warehouse), writer_lock(settings.writer_lock), connect(settings.warehouse) as con:
         record_build(con, project_digest())
         publish_snapshot(con, settings.warehouse, settings.read_snapshot)
     return dg.MaterializeResult(

@@ -1,7 +1,9 @@
 """Dump files -> ``raw.paper_sightings``: one dynamic partition per file in the raw folder."""
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -9,9 +11,9 @@ import dagster as dg
 from orchestration import contract, progress
 from orchestration.defs.fetching import FETCH_KEY
 from orchestration.defs.resources import PapersResource, failure_policy
-from orchestration.ingest import IngestReport, ingest
+from orchestration.ingest import IngestReport, ingest, sha256_file
 from orchestration.settings import Settings
-from orchestration.warehouse import connect, writer_lock
+from orchestration.warehouse import Loaded, check_intact, connect, loaded_versions, writer_lock
 
 DUMPS_NAME = "dumps"
 DUMPS = dg.DynamicPartitionsDefinition(name=DUMPS_NAME)
@@ -39,6 +41,12 @@ CHECK_QUARANTINE = dg.AssetCheckSpec(
     "no_quarantined_dumps",
     asset=SIGHTINGS_KEY,
     description="Every file of the run could be read as a dump.",
+)
+CHECK_GIVEN_UP = dg.AssetCheckSpec(
+    "no_dumps_given_up",
+    asset=SIGHTINGS_KEY,
+    description="No dump whose sensor runs kept failing until the sensor gave up on it (after PAPERS_SENSOR_RETRIES "
+    "retries). Passes again once that content is loaded, or the file changes or is deleted.",
 )
 REJECT_SHARE_LIMIT = 0.05
 
@@ -74,6 +82,63 @@ NO_NEW_DUMP_WARNING = dg.FreshnessPolicy.time_window(
 # from the UI, ``make run DUMPS=...``, a re-execution) re-parses every dump it targets.
 SKIP_LOADED_TAG = "papers/skip_loaded"
 PARENT_RUN_TAG = "dagster/parent_run_id"
+WAREHOUSE_METADATA = "warehouse"
+
+
+def check_warehouse(settings: Settings, instance: dg.DagsterInstance) -> None:
+    """Raise ``WarehouseDamaged`` if the warehouse is gone or damaged although it held data.
+
+    The evidence is the read snapshot, or the latest materialization of raw/paper_sightings in
+    the Dagster history, when it names this warehouse file (see ``warehouse.check_intact``).
+    """
+    event = instance.get_latest_materialization_event(SIGHTINGS_KEY)
+    materialization = event.asset_materialization if event else None
+    written_to = materialization.metadata.get(WAREHOUSE_METADATA) if materialization else None
+    loaded_before = written_to is not None and written_to.value == str(settings.warehouse)
+    check_intact(settings.warehouse, settings.writer_lock, loaded_before=loaded_before)
+
+
+def given_up_dumps(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The files the sensor gave up on, with the content (sha256) that kept failing, as the
+    ``no_dumps_given_up`` check last reported them."""
+    key = CHECK_GIVEN_UP.key
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
+    entry = record.event if record else None
+    evaluation = entry.dagster_event.event_specific_data if entry and entry.dagster_event else None
+    if not isinstance(evaluation, dg.AssetCheckEvaluation) or evaluation.passed:
+        return {}
+    files = evaluation.metadata.get("files")
+    return {str(name): str(sha) for name, sha in files.value.items()} if files else {}  # type: ignore[union-attr]
+
+
+def still_given_up(given_up: Mapping[str, str], raw_dir: Path, loaded: Mapping[str, Loaded]) -> dict[str, str]:
+    """The given-up files that still hold the content that failed, and whose content is not loaded since."""
+    still = {}
+    for name, sha in given_up.items():
+        seen = loaded.get(name)
+        if seen is not None and seen.dump_id == sha:
+            continue
+        with contextlib.suppress(OSError):  # deleted, or unreadable: the scan reports it
+            if sha256_file(raw_dir / name) == sha:
+                still[name] = sha
+    return still
+
+
+def given_up_evaluation(given_up: Mapping[str, str]) -> dg.AssetCheckEvaluation:
+    """The ``no_dumps_given_up`` check over ``given_up`` (name -> sha): the sensor reports it
+    when it gives up on a file or sees one settled, and every ingest run evaluates it again."""
+    names = ", ".join(sorted(given_up))
+    return dg.AssetCheckEvaluation(
+        asset_key=SIGHTINGS_KEY,
+        check_name=CHECK_GIVEN_UP.name,
+        passed=not given_up,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"files": dg.MetadataValue.json(dict(given_up))},
+        description=f"The sensor gave up on {names} after repeated failed runs: see its log, then run `make run` "
+        "or these partitions from the UI."
+        if given_up
+        else None,
+    )
 
 
 def skips_loaded(tags: Mapping[str, str]) -> bool:
@@ -114,7 +179,7 @@ def ingest_request(
     ],
     name="ingest_dumps",
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[CHECK_NOT_EMPTY, CHECK_REJECTS, CHECK_QUARANTINE],
+    check_specs=[CHECK_NOT_EMPTY, CHECK_REJECTS, CHECK_QUARANTINE, CHECK_GIVEN_UP],
     can_subset=True,  # the checks are optional: a launch from the UI may select the asset without them
 )
 def paper_sightings(context: dg.AssetExecutionContext, papers: PapersResource) -> Iterator[Any]:
@@ -123,8 +188,9 @@ def paper_sightings(context: dg.AssetExecutionContext, papers: PapersResource) -
     names = context.partition_keys
     reparse = not skips_loaded(context.run.tags)
     # Parse problems never reach the policy: a bad file is quarantined, the rest of the batch loads.
-    with failure_policy():
+    with failure_policy(settings.warehouse):
         settings.check_raw_dir()
+        check_warehouse(settings, context.instance)
         report = ingest(
             settings.raw_dir,
             settings.warehouse,
@@ -155,6 +221,17 @@ def paper_sightings(context: dg.AssetExecutionContext, papers: PapersResource) -
     )
     selected = {key.name for key in context.selected_asset_check_keys}
     yield from (check for check in _checks(report) if check.check_name in selected)
+    if CHECK_GIVEN_UP.name in selected:
+        with writer_lock(settings.writer_lock), connect(settings.warehouse) as con:
+            loaded = loaded_versions(con)
+        evaluation = given_up_evaluation(still_given_up(given_up_dumps(context.instance), settings.raw_dir, loaded))
+        yield dg.AssetCheckResult(
+            check_name=evaluation.check_name,
+            passed=evaluation.passed,
+            severity=evaluation.severity,
+            metadata=evaluation.metadata,
+            description=evaluation.description,
+        )
 
 
 def _checks(report: IngestReport) -> list[dg.AssetCheckResult]:
@@ -212,6 +289,7 @@ def _metadata(
     rows = "\n".join(f"| {f} | {p} | {t[:80].replace('|', '/')} | {s} |" for f, p, t, s in preview)
     written = ("loaded", "replaced", "reparsed")
     return {
+        WAREHOUSE_METADATA: dg.MetadataValue.path(str(settings.warehouse)),
         "mode": "re-parse every dump of the run" if reparse else "skip dumps already loaded",
         "files_in_run": len(names),
         "dumps_loaded": report.count("loaded") + report.count("replaced"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.settings import Settings, SettingsError
-from orchestration.warehouse import WarehouseError, is_transient
+from orchestration.warehouse import WarehouseError, damaged, disk_full, is_damage, is_disk_full, is_transient
 
 
 class PapersResource(dg.ConfigurableResource["PapersResource"]):
@@ -27,11 +27,12 @@ class PapersResource(dg.ConfigurableResource["PapersResource"]):
 
 
 @contextlib.contextmanager
-def failure_policy() -> Iterator[None]:
+def failure_policy(warehouse: Path) -> Iterator[None]:
     """Retry what can pass by waiting; fail at once, with the fix and no traceback, on what can't.
 
     A lock held by another writer is worth a retry. A missing folder, a path that cannot be
-    written or a warehouse that is not a DuckDB file will be just as wrong in five seconds.
+    written, a damaged warehouse or a full disk will be just as wrong in five seconds; the
+    sensor asks again later for the files of a failed run (see ``defs/sensors.py``).
     """
     try:
         yield
@@ -40,4 +41,8 @@ def failure_policy() -> Iterator[None]:
     except Exception as error:
         if is_transient(error):
             raise dg.RetryRequested(max_retries=3, seconds_to_wait=5) from error
+        if is_disk_full(error):
+            raise dg.Failure(description=str(disk_full(warehouse)), allow_retries=False) from None
+        if is_damage(error):
+            raise dg.Failure(description=str(damaged(warehouse, error)), allow_retries=False) from None
         raise

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
-from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, ingest_request
+from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, check_warehouse, ingest_request
 from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import INGEST_JOB_NAME
 from orchestration.ingest import DumpState, dump_state, scan_raw_dir, sha256_file
 from orchestration.settings import Settings, SettingsError
-from orchestration.warehouse import snapshot_state
+from orchestration.warehouse import WarehouseError, snapshot_state
 
 BUILD_KEYS = [*dbt_models.keys, warehouse_snapshot.key, warehouse_report.key]
 
@@ -120,7 +120,9 @@ def _daily_schedule(cron: str) -> dg.ScheduleDefinition:
         settings = papers.settings()
         try:
             settings.check_raw_dir()
-        except SettingsError as error:
+            check_warehouse(settings, context.instance)
+        except (SettingsError, WarehouseError) as error:
+            context.log.error(str(error))
             return dg.SkipReason(str(error))
         return plan_refresh(settings, context.instance, always_build=True).requests
 

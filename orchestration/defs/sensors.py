@@ -3,8 +3,16 @@
 Keyed on content, not on modification times: a touched file does nothing, an
 edited one runs once. The cursor remembers, per file, the size and mtime seen at
 the last tick (to tell a file still being written) and the content hash already
-requested. The sensor never opens the live warehouse; it reads the published
-snapshot to learn what is loaded, so it can't collide with a running writer.
+requested. The sensor reads the published snapshot to learn what is loaded, so it
+can't collide with a running writer; it opens the live warehouse only to check that
+it is intact, read-only and when no writer holds it.
+
+A run it requested that fails (a lock held too long, a full disk, a bug) is asked for again on
+a later tick, after PAPERS_SENSOR_RETRY_SECONDS, then twice that, and so on, at most
+PAPERS_SENSOR_RETRIES times. After that the sensor gives up on the file's content, logs an
+error and fails the ``no_dumps_given_up`` check until that content is loaded (by ``make run``,
+the daily schedule or a run from the UI) or the file changes. A file rejected as a whole is
+quarantined by a run that succeeds, so it is never retried.
 """
 
 import hashlib
@@ -17,13 +25,22 @@ from typing import Any
 import dagster as dg
 
 from orchestration import contract
-from orchestration.defs.ingestion import DUMPS, SKIP_LOADED_TAG, ingest_request
+from orchestration.defs.ingestion import (
+    DUMPS,
+    SKIP_LOADED_TAG,
+    check_warehouse,
+    given_up_evaluation,
+    ingest_request,
+    still_given_up,
+)
 from orchestration.defs.resources import PapersResource
 from orchestration.ingest import dump_state, scan_raw_dir, sha256_file
 from orchestration.settings import Settings, SettingsError
-from orchestration.warehouse import Loaded, snapshot_state
+from orchestration.warehouse import Loaded, WarehouseError, snapshot_state
 
 INGEST_JOB_NAME = "ingest_job"
+FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+RUN_KEY_TAG = "dagster/run_key"
 
 
 @dataclass
@@ -32,6 +49,9 @@ class Cursor:
     requested: dict[str, str] = field(default_factory=dict)  # name -> "sha@parser version" requested
     reported: list[str] = field(default_factory=list)  # skipped names already logged
     serial: int = 0  # ticks that requested runs; keeps run keys unique when content flips back
+    runs: dict[str, str] = field(default_factory=dict)  # name -> run key of the run on its way for it
+    failures: dict[str, list[float]] = field(default_factory=dict)  # name -> [failed runs, when to ask again]
+    given_up: dict[str, str] = field(default_factory=dict)  # name -> sha whose runs kept failing
 
     @classmethod
     def load(cls, raw: str | None) -> "Cursor":
@@ -46,6 +66,7 @@ class TickPlan:
     new: dict[str, str] = field(default_factory=dict)  # name -> sha, never seen as a partition
     changed: dict[str, str] = field(default_factory=dict)  # name -> sha, known partition, new content
     outdated: dict[str, str] = field(default_factory=dict)  # name -> sha, read by an older parser
+    pending: dict[str, str] = field(default_factory=dict)  # name -> sha, never loaded, its run failed
     waiting: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -93,17 +114,72 @@ def plan_tick(
             plan.new[raw_file.name] = sha
         elif state == "outdated":
             plan.outdated[raw_file.name] = sha
+        elif state == "new" and raw_file.name in cursor.failures:  # its run failed: retry with the others
+            plan.pending[raw_file.name] = sha
         else:
             plan.changed[raw_file.name] = sha
         cursor.requested[raw_file.name] = key
     return plan
 
 
+def run_statuses(instance: dg.DagsterInstance, runs: Mapping[str, str]) -> dict[str, dg.DagsterRunStatus]:
+    """The status of each run on its way, by run key (a run the daemon has not launched yet is absent)."""
+    statuses = {}
+    for run_key in set(runs.values()):
+        records = instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
+        if records:
+            statuses[run_key] = records[0].dagster_run.status
+    return statuses
+
+
+def follow_runs(
+    settings: Settings, cursor: Cursor, statuses: Mapping[str, dg.DagsterRunStatus], now: float
+) -> list[tuple[str, str]]:
+    """Turn the failed runs among ``statuses`` (run key -> status) into retries or give-ups; mutates
+    ``cursor``. Returns what to log, as (level, message) pairs."""
+    log: list[tuple[str, str]] = []
+    for name, run_key in sorted(cursor.runs.items()):
+        status = statuses.get(run_key)
+        if status == dg.DagsterRunStatus.SUCCESS:  # loaded, or quarantined for good
+            del cursor.runs[name]
+            cursor.failures.pop(name, None)
+        if status not in FAILED:
+            continue
+        del cursor.runs[name]
+        attempts = int(cursor.failures.get(name, [0])[0]) + 1
+        if attempts > settings.sensor_retries:
+            cursor.failures.pop(name, None)
+            cursor.given_up[name] = cursor.requested.get(name, "").partition("@")[0]
+            log.append(
+                (
+                    "error",
+                    f"{name!r}: gave up after {attempts} failed runs; it is not asked for again until the file "
+                    "changes. `make run`, the daily schedule or a run of its partition from the UI will try it.",
+                )
+            )
+            continue
+        delay = settings.sensor_retry_s * 2 ** (attempts - 1)
+        cursor.failures[name] = [attempts, now + delay]
+        log.append(
+            (
+                "warning",
+                f"{name!r}: the run for it failed; asking again in {delay:.0f} s "
+                f"(retry {attempts} of {settings.sensor_retries})",
+            )
+        )
+    for name, (_, due) in list(cursor.failures.items()):
+        if name in cursor.runs or now < due:
+            continue
+        cursor.requested.pop(name, None)  # so that this tick's plan asks for it again
+    return log
+
+
 def run_requests(plan: TickPlan, known_partitions: Sequence[str], serial: int = 0) -> list[dg.RunRequest]:
-    """New files and files read by an older parser in one run over the partition range that spans
-    them (loaded files in between are skipped unparsed); each changed file in a run of its own."""
+    """New files, files read by an older parser and files whose run failed in one run over the
+    partition range that spans them (loaded files in between are skipped unparsed); each changed
+    file in a run of its own."""
     requests: list[dg.RunRequest] = []
-    batch = {**plan.outdated, **plan.new}
+    batch = {**plan.pending, **plan.outdated, **plan.new}
     if batch:
         # New partitions are registered after the known ones, in name order.
         order = {name: index for index, name in enumerate([*known_partitions, *sorted(plan.new)])}
@@ -131,12 +207,19 @@ def build_drop_folder_sensor(minimum_interval_seconds: int) -> dg.SensorDefiniti
         settings = papers.settings()
         try:
             settings.check_raw_dir()
-        except SettingsError as error:
+            check_warehouse(settings, context.instance)
+        except (SettingsError, WarehouseError) as error:
+            context.log.error(str(error))
             return dg.SkipReason(str(error))
         cursor = Cursor.load(context.cursor)
+        now = time.time()
         known = DUMPS.get_partition_keys(dynamic_partitions_store=context.instance)
         loaded, _ = snapshot_state(settings.read_snapshot)
-        plan = plan_tick(settings, cursor, set(known), loaded, now=time.time())
+        given_up_before = dict(cursor.given_up)
+        for level, message in follow_runs(settings, cursor, run_statuses(context.instance, cursor.runs), now):
+            getattr(context.log, level)(message)
+        cursor.given_up = still_given_up(cursor.given_up, settings.raw_dir, loaded)
+        plan = plan_tick(settings, cursor, set(known), loaded, now=now)
         if plan.outdated:
             context.log.info(
                 f"{len(plan.outdated)} dump(s) were read by an older parser; requesting one run that re-parses them "
@@ -147,15 +230,19 @@ def build_drop_folder_sensor(minimum_interval_seconds: int) -> dg.SensorDefiniti
         for name in plan.deleted:
             context.log.warning(f"{name!r}: deleted from the raw folder; its rows stay in the warehouse")
         requests = run_requests(plan, known, cursor.serial)
+        for request in requests:
+            for name in (
+                [request.partition_key] if request.partition_key else [*plan.pending, *plan.outdated, *plan.new]
+            ):
+                cursor.runs[name] = str(request.run_key)
         if requests:
             cursor.serial += 1
-        if not requests:
-            context.update_cursor(cursor.dump())
-            waiting = f"; waiting for {len(plan.waiting)} file(s) to stop changing" if plan.waiting else ""
-            return dg.SkipReason(f"no new or changed dumps{waiting}")
+        waiting = f"; waiting for {len(plan.waiting)} file(s) to stop changing" if plan.waiting else ""
         return dg.SensorResult(
             run_requests=requests,
+            skip_reason=None if requests else dg.SkipReason(f"no new or changed dumps{waiting}"),
             dynamic_partitions_requests=[DUMPS.build_add_request(sorted(plan.new))] if plan.new else [],
+            asset_events=[given_up_evaluation(cursor.given_up)] if cursor.given_up != given_up_before else [],
             cursor=cursor.dump(),
         )
 
