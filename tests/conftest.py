@@ -184,6 +184,8 @@ LONGEST_FIRST = (
     "test_reruns.py",
     "test_reruns_ui_backfills.py",
     "test_reliability_bad_inputs.py",
+    "test_reliability_damage.py",
+    "test_reliability_daemon.py",
     "test_pipeline_e2e.py",
     "test_reruns_ui_runs.py",
     "test_reruns_ui_browser.py",
@@ -191,6 +193,9 @@ LONGEST_FIRST = (
     "test_report.py",
     "test_rebuild.py",
     "test_first_contact.py",
+    "test_reliability_concurrent.py",
+    "test_sensor_retries.py",
+    "test_reliability_disk_full.py",
     "test_security.py",
 )
 
