@@ -67,5 +67,5 @@ $(VENV)/.synced: pyproject.toml uv.lock Makefile
 	$(BIN)/uv sync --frozen --quiet --compile-bytecode
 	@touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml $(VENV)/.synced
+$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml orchestration/dagster_postgres.yaml $(VENV)/.synced
 	@$(BIN)/python -m orchestration.instance > /dev/null

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.instance import install_instance_config
+from orchestration.instance import POSTGRES_URL, install_instance_config
 from orchestration.settings import Settings, SettingsError
 from orchestration.warehouse import WarehouseError, check_writable, fsync_dir, writer_lock
 
@@ -43,9 +43,10 @@ def main() -> int:
     shutil.rmtree(staging, ignore_errors=True)  # leftovers of a rebuild that crashed
     new = dataclasses.replace(settings, warehouse=staging / settings.warehouse.name)
     home = staging / "dagster_home"
-    install_instance_config(home)
+    install_instance_config(home, postgres=False)  # the throwaway history stays out of a shared instance
     print(f"Rebuilding from {settings.raw_dir} in {staging}; {settings.warehouse} is untouched until done.")
-    env = {**os.environ, "PAPERS_WAREHOUSE": str(new.warehouse), "DAGSTER_HOME": str(home)}
+    env = {key: value for key, value in os.environ.items() if key != POSTGRES_URL}
+    env |= {"PAPERS_WAREHOUSE": str(new.warehouse), "DAGSTER_HOME": str(home)}
     build = subprocess.run([sys.executable, "-m", "orchestration.run"], env=env, check=False)
     if build.returncode != 0:
         print(
