@@ -186,6 +186,7 @@ LONGEST_FIRST = (
     "test_reliability_bad_inputs.py",
     "test_reliability_damage.py",
     "test_reliability_daemon.py",
+    "test_team_postgres.py",
     "test_pipeline_e2e.py",
     "test_reruns_ui_runs.py",
     "test_reruns_ui_browser.py",
