@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy.engine import URL
 
 from tests.dagster_dev import free_port
 
@@ -43,20 +44,26 @@ class Postgres:
     data: Path
 
     def url(self, user: str, password: str, database: str) -> str:
-        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
+        address = URL.create("postgresql", user, password, "127.0.0.1", self.port, database)
+        return address.render_as_string(hide_password=False)
 
     def admin(self, database: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(self.url(SUPERUSER, self.password, database), autocommit=True)
 
     def create_database(self, name: str, owner: str) -> str:
         """A database owned by a new login role; returns its URL, with a fresh random password."""
-        password = secrets.token_urlsafe(18)
+        owner_password = new_password()
         with self.admin() as con:
             con.execute(
-                sql.SQL("create role {} login password {}").format(sql.Identifier(owner), sql.Literal(password))
+                sql.SQL("create role {} login password {}").format(sql.Identifier(owner), sql.Literal(owner_password))
             )
             con.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(name), sql.Identifier(owner)))
-        return self.url(owner, password, name)
+        return self.url(owner, owner_password, name)
+
+
+def new_password() -> str:
+    """A random password made when the test runs; none is stored in the repository."""
+    return secrets.token_urlsafe(18)
 
 
 @contextlib.contextmanager
@@ -71,8 +78,8 @@ def postgres_server() -> Iterator[Postgres]:
         shutil.chown(root, user=SUPERUSER)
         as_owner = ["runuser", "-u", SUPERUSER, "--"]
     data, log, password_file = root / "data", root / "server.log", root / "password"
-    password = secrets.token_urlsafe(18)
-    password_file.write_text(password)
+    superuser_password = new_password()
+    password_file.write_text(superuser_password)
     if as_owner:
         shutil.chown(password_file, user=SUPERUSER)
     port = free_port()
@@ -93,7 +100,7 @@ def postgres_server() -> Iterator[Postgres]:
         env=env,
     )
     try:
-        yield Postgres(port, password, data)
+        yield Postgres(port, superuser_password, data)
     finally:
         subprocess.run(
             [*as_owner, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],

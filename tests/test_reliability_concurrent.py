@@ -30,6 +30,21 @@ def each_dump_loaded_once(warehouse: Path) -> list[tuple[str, int, int]]:
         ).fetchall()
 
 
+def assert_marts_equal_a_clean_build(workspace: Workspace, root: Path) -> None:
+    """Build the same raw folder from scratch under ``root`` and compare every table of the snapshots."""
+    clean = new_workspace(root)
+    clean_run = subprocess.run(
+        [sys.executable, "-m", "orchestration.run"],
+        cwd=REPO_ROOT,
+        env={**clean.env(), "PAPERS_RAW_DIR": str(workspace.raw_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert clean_run.returncode == 0, clean_run.stderr[-3000:]
+    assert table_contents(workspace.snapshot) == table_contents(clean.snapshot)
+
+
 class Reader(threading.Thread):
     """Opens the published snapshot every 50 ms and runs one query, as a dashboard would."""
 
@@ -77,13 +92,4 @@ def test_two_make_runs_at_once_both_succeed_and_load_each_dump_once(workspace: W
     assert reader.errors == []
     assert reader.reads > 20
 
-    clean = new_workspace(tmp_path / "clean")
-    clean_run = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env={**clean.env(), "PAPERS_RAW_DIR": str(workspace.raw_dir)},
-        capture_output=True,
-        check=False,
-    )
-    assert clean_run.returncode == 0
-    assert table_contents(workspace.snapshot) == table_contents(clean.snapshot)
+    assert_marts_equal_a_clean_build(workspace, tmp_path / "clean")

@@ -11,8 +11,6 @@ process left behind (``tests/dagster_dev.py`` checks that).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +21,29 @@ import pytest
 from orchestration.settings import Settings
 from orchestration.synthetic import generate_dumps, write_dumps
 from orchestration.warehouse import writer_lock
-from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
+from tests.conftest import Workspace
 from tests.dagster_dev import RUN_DONE, DagsterDev, dagster_dev
-from tests.test_reliability_concurrent import each_dump_loaded_once
+from tests.reruns_ui import LOCATION
+from tests.test_reliability_concurrent import assert_marts_equal_a_clean_build, each_dump_loaded_once
 
 pytestmark = pytest.mark.slow
 
 RUNS_STARTED = {"STARTING", "STARTED", *RUN_DONE}
+RUN_TIMEOUT_S = 900  # two runs one after the other, on a machine busy with other tests
+SCHEDULE_STATE = """
+query Schedule($selector: ScheduleSelector!) { scheduleOrError(scheduleSelector: $selector) {
+    ... on Schedule { scheduleState { id } } } }
+"""
+STOP_SCHEDULE = "mutation Stop($id: String!) { stopRunningSchedule(id: $id) { __typename } }"
+
+
+def stop_schedule(server: DagsterDev, name: str) -> None:
+    """Turn the schedule off, as its toggle in the UI does: one run of it is all the test needs."""
+    location = server.graphql(LOCATION)["workspaceOrError"]["locationEntries"][0]["name"]
+    selector = {"repositoryLocationName": location, "repositoryName": "__repository__", "scheduleName": name}
+    state = server.graphql(SCHEDULE_STATE, {"selector": selector})["scheduleOrError"]["scheduleState"]
+    answer = server.graphql(STOP_SCHEDULE, {"id": state["id"]})["stopRunningSchedule"]
+    assert answer["__typename"] == "ScheduleStateResult", answer
 
 
 def wait_for(
@@ -65,8 +79,9 @@ def test_the_daemon_runs_the_sensor_and_the_schedule_and_their_overlapping_runs_
             [schedule_run, *_] = wait_for(
                 server, "the schedule's run", started(dagster__schedule_name="daily_refresh"), 150
             )
+            stop_schedule(server, "daily_refresh")  # no more runs queueing for the lock behind these two
         # Both runs are on their way and waited for the lock: now they contend for the warehouse.
-        statuses = {run["id"]: server.wait_for_run(run["id"]) for run in (sensor_run, schedule_run)}
+        statuses = {run["id"]: server.wait_for_run(run["id"], RUN_TIMEOUT_S) for run in (sensor_run, schedule_run)}
         assert set(statuses.values()) == {"SUCCESS"}, server.log_tail()
         [sensor_run] = server.runs(dagster__sensor_name="raw_folder_sensor")  # still one, now with its tags
         tags = {tag["key"]: tag["value"] for tag in sensor_run["tags"]}
@@ -76,13 +91,4 @@ def test_the_daemon_runs_the_sensor_and_the_schedule_and_their_overlapping_runs_
         assert schedule_tags["dagster/schedule_name"] == "daily_refresh"
         assert each_dump_loaded_once(workspace.snapshot) == [(written.name, 1, 1)]
 
-    clean = new_workspace(tmp_path / "clean")
-    clean_run = subprocess.run(
-        [sys.executable, "-m", "orchestration.run"],
-        cwd=REPO_ROOT,
-        env={**clean.env(), "PAPERS_RAW_DIR": str(workspace.raw_dir)},
-        capture_output=True,
-        check=False,
-    )
-    assert clean_run.returncode == 0
-    assert table_contents(workspace.snapshot) == table_contents(clean.snapshot)
+    assert_marts_equal_a_clean_build(workspace, tmp_path / "clean")
