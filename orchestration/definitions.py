@@ -11,14 +11,18 @@ from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import build_daily_schedule
 from orchestration.defs.sensors import INGEST_JOB_NAME, build_drop_folder_sensor
+from orchestration.defs.serving import served_marts
 from orchestration.settings import Settings
 
 settings = Settings.from_env()
+# Published after every build: the read snapshot, the report and, with PAPERS_SERVE_URL, the served marts.
+publish = [warehouse_snapshot, warehouse_report, *([served_marts] if settings.serve_url else [])]
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB_NAME,
-    selection=dg.AssetSelection.assets(paper_sightings, dbt_models, warehouse_snapshot, warehouse_report),
-    description="Parse and load dumps, build the dbt models, publish the read snapshot and the report.",
+    selection=dg.AssetSelection.assets(paper_sightings, dbt_models, *publish),
+    description="Parse and load dumps, build the dbt models, publish the read snapshot, the report"
+    " and the served marts (when PAPERS_SERVE_URL is set).",
 )
 
 defs = dg.Definitions(
@@ -28,15 +32,14 @@ defs = dg.Definitions(
         *WRITTEN_WITH_SIGHTINGS,
         paper_sightings,
         dbt_models,
-        warehouse_snapshot,
-        warehouse_report,
+        *publish,
     ],
     jobs=[ingest_job, fetch_job],
     sensors=[
         build_drop_folder_sensor(settings.sensor_interval_s),
         dg.AutomationConditionSensorDefinition(
             "marts_follow_reruns",
-            target=dg.AssetSelection.assets(dbt_models, warehouse_snapshot, warehouse_report),
+            target=dg.AssetSelection.assets(dbt_models, *publish),
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Rebuilds the marts and the snapshot after a rerun that re-parsed dumps without them.",
         ),

@@ -22,6 +22,7 @@ import duckdb
 from orchestration import contract, progress
 from orchestration.ingest import DumpState, scan_raw_dir
 from orchestration.instance import install_instance_config
+from orchestration.serve import SCHEMA, server_label
 from orchestration.settings import REPO_ROOT, Settings, SettingsError
 from orchestration.warehouse import WarehouseError, check_writable
 
@@ -55,6 +56,10 @@ def describe(plan: RefreshPlan) -> str:
     """What the runs of ``plan`` are about to do, in one line."""
     first = plan.requests[0].tags.get("dagster/asset_partition_range_start")
     if first is None:
+        from orchestration.defs.serving import SERVED_KEY  # imported with the definitions, after the checks
+
+        if plan.requests[0].asset_selection == [SERVED_KEY]:
+            return "Publishing the marts to PostgreSQL (PAPERS_SERVE_URL)..."
         return "Rebuilding the dbt models, the read snapshot and the report..."
     if plan.count("rerun"):
         what = f"Re-parsing {plan.count('rerun')} dump(s) as asked and replacing their rows"
@@ -189,6 +194,8 @@ def summary(settings: Settings, given_up: Collection[str] = ()) -> str:
             "select n_papers, code_release_rate from main.code_release_rates where period = 'all'"
         ).fetchone() or (0, None)
     rate_text = "n/a" if rate is None else f"{rate:.1%}"
+    url = settings.serve_url
+    served = [f"Served marts:       schema {SCHEMA} on {server_label(url)}"] if url else []
     return "\n".join(
         [
             f"Warehouse:          {settings.warehouse}",
@@ -200,6 +207,7 @@ def summary(settings: Settings, given_up: Collection[str] = ()) -> str:
             f"Quarantined files:  {quarantined}",
             f"Code-release rate:  {rate_text}",
             f"Given up by sensor: {', '.join(sorted(given_up)) or 'none'}",
+            *served,
         ]
     )
 

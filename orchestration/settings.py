@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,6 +40,8 @@ class Settings:
     fetch_cron: str = "0 5 * * *"
     fetch_base_url: str = "https://huggingface.co"
     fetch_timeout_s: float = 30.0
+    # Carries a password: kept out of repr() and every message (see orchestration/serve.py).
+    serve_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +61,7 @@ class Settings:
             fetch_cron=env.get("PAPERS_FETCH_CRON") or "0 5 * * *",
             fetch_base_url=_base_url(env.get("PAPERS_FETCH_BASE_URL") or "https://huggingface.co"),
             fetch_timeout_s=_number(env, "PAPERS_FETCH_TIMEOUT_SECONDS", float, 30.0, minimum=0.1),
+            serve_url=_postgres_url(env.get("PAPERS_SERVE_URL") or None),
         )
 
     @property
@@ -129,6 +132,16 @@ def _base_url(text: str) -> str:
             f"PAPERS_FETCH_BASE_URL={text!r} is not an http(s) URL; unset it to use https://huggingface.co."
         )
     return text.rstrip("/")
+
+
+def _postgres_url(text: str | None) -> str | None:
+    if text is None or text.partition("://")[0] in ("postgresql", "postgres"):
+        return text
+    # The value may hold a password: name what is wrong without repeating it.
+    raise SettingsError(
+        "PAPERS_SERVE_URL is not a PostgreSQL URL: write it as postgresql://USER@HOST:PORT/DATABASE"
+        " (the password in PGPASSWORD or ~/.pgpass), or unset it to serve nothing."
+    )
 
 
 def _absolute(path: Path) -> Path:

@@ -187,6 +187,7 @@ LONGEST_FIRST = (
     "test_reliability_damage.py",
     "test_reliability_daemon.py",
     "test_team_postgres.py",
+    "test_team_serving.py",
     "test_pipeline_e2e.py",
     "test_reruns_ui_runs.py",
     "test_reruns_ui_browser.py",

@@ -23,6 +23,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
+from tests.conftest import table_contents
 from tests.dagster_dev import free_port
 
 SUPERUSER = "postgres"
@@ -124,3 +125,30 @@ def server_processes(data: Path) -> list[str]:
                 if str(data) in cmdline:
                     found.append(cmdline)
     return found
+
+
+def served_marts(url: str, schema: str = "papers") -> dict[str, list[tuple[object, ...]]]:
+    """Every table of the served schema, rows sorted, floats rounded as ``table_contents`` does."""
+    with psycopg.connect(url) as con:
+        tables = [
+            row[0] for row in con.execute("select tablename from pg_tables where schemaname = %s order by 1", [schema])
+        ]
+        return {
+            table: sorted(
+                (
+                    tuple(round(v, 9) if isinstance(v, float) else v for v in row)
+                    for row in con.execute(
+                        sql.SQL("select * from {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+                    )
+                ),
+                key=repr,
+            )
+            for table in tables
+        }
+
+
+def duckdb_marts(snapshot: Path) -> dict[str, list[tuple[object, ...]]]:
+    """The marts (schema ``main``) of a warehouse file, keyed by table name like ``served_marts``."""
+    return {
+        name.removeprefix("main."): rows for name, rows in table_contents(snapshot).items() if name.startswith("main.")
+    }

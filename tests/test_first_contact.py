@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from sqlalchemy.engine import URL
 
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.run import failure_descriptions
@@ -124,6 +126,15 @@ def test_a_typo_in_a_number_setting_names_the_variable(
 ) -> None:
     result = workspace.make_run(env={variable: value})
     assert_clear_failure(result, variable, repr(value), needle)
+    assert dagster_runs(workspace) == 0
+
+
+def test_a_serve_url_that_is_not_postgresql_is_named_without_its_password(workspace: Workspace) -> None:
+    hidden = secrets.token_hex(6)
+    typo = URL.create("postgressql", "publisher", hidden, "db.example.org", None, "marts")
+    result = workspace.make_run(env={"PAPERS_SERVE_URL": typo.render_as_string(hide_password=False)})
+    assert_clear_failure(result, "PAPERS_SERVE_URL", "is not a PostgreSQL URL", "postgresql://USER@HOST:PORT/DATABASE")
+    assert hidden not in result.stdout + result.stderr
     assert dagster_runs(workspace) == 0
 
 

@@ -10,11 +10,17 @@ from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, check
 from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import INGEST_JOB_NAME
+from orchestration.defs.serving import SERVED_KEY, served_copy_is_behind
 from orchestration.ingest import DumpState, dump_state, scan_raw_dir, sha256_file
 from orchestration.settings import Settings, SettingsError
 from orchestration.warehouse import WarehouseError, snapshot_state
 
 BUILD_KEYS = [*dbt_models.keys, warehouse_snapshot.key, warehouse_report.key]
+
+
+def build_keys(settings: Settings) -> list[dg.AssetKey]:
+    """The assets a rebuild without ingestion materializes: the dbt models and all they publish."""
+    return [*BUILD_KEYS, SERVED_KEY] if settings.serve_url else BUILD_KEYS
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_bui
     version, are registered as partitions and ingested in one run over the partition range
     that spans them (files in between that are already loaded are skipped unparsed). With
     nothing to ingest, the marts are rebuilt when ``always_build`` is set or when the dbt
-    project changed since the last build.
+    project changed since the last build, and only published when the served copy is behind.
     """
     loaded, built_digest = snapshot_state(settings.read_snapshot)
     pending: dict[str, DumpState] = {}
@@ -57,7 +63,9 @@ def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_bui
         ordered = sorted(pending, key=order.__getitem__)
         return RefreshPlan([ingest_request(ordered[0], ordered[-1])], pending)
     if always_build or built_digest != project_digest():
-        return RefreshPlan([dg.RunRequest(asset_selection=BUILD_KEYS)])
+        return RefreshPlan([dg.RunRequest(asset_selection=build_keys(settings))])
+    if served_copy_is_behind(settings):
+        return RefreshPlan([dg.RunRequest(asset_selection=[SERVED_KEY])])
     return RefreshPlan([])
 
 
@@ -92,7 +100,7 @@ def plan_rerun(settings: Settings, instance: dg.DagsterInstance, names: Sequence
     if len(stretches) == 1:
         return RefreshPlan([ingest_request(stretches[0][0], stretches[0][-1], reparse=True)], pending)
     ingest_only = [ingest_request(run[0], run[-1], reparse=True, asset_selection=[SIGHTINGS_KEY]) for run in stretches]
-    return RefreshPlan([*ingest_only, dg.RunRequest(asset_selection=BUILD_KEYS)], pending)
+    return RefreshPlan([*ingest_only, dg.RunRequest(asset_selection=build_keys(settings))], pending)
 
 
 def build_daily_schedule(cron: str) -> dg.ScheduleDefinition:

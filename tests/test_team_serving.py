@@ -1,0 +1,275 @@
+"""The marts served from a real PostgreSQL server (``PAPERS_SERVE_URL``): copies, swaps, the reader role.
+
+The pipeline's own runs with the variable set are covered in ``test_team_postgres.py``; here the
+publish itself is put under pressure: readers polling through a sequence of publishes, a
+publisher killed at the swap and at random points of the copy, and the reader role's limits.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import URL
+
+from orchestration.serve import NEXT_SCHEMA, READER_ROLE, SCHEMA, publish_marts, served_build, snapshot_build
+from orchestration.synthetic import generate_dumps, write_dumps
+from tests.conftest import MARTS, REPO_ROOT, Workspace
+from tests.dagster_dev import free_port
+from tests.postgres import Postgres, duckdb_marts, new_password, postgres_server, served_marts
+
+pytestmark = pytest.mark.slow
+
+PUBLISHER = "papers_publisher"
+ANALYST = "analyst"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Postgres]:
+    with postgres_server() as running:
+        yield running
+
+
+def serve_database(server: Postgres, name: str) -> tuple[str, str]:
+    """A database owned by a new publishing role, and the URL of an analyst who is a papers_reader."""
+    url = server.create_database(name, owner=f"{PUBLISHER}_{name}")
+    analyst, password = f"{ANALYST}_{name}", new_password()
+    with server.admin() as con:
+        if not con.execute("select 1 from pg_roles where rolname = %s", [READER_ROLE]).fetchone():
+            con.execute(sql.SQL("create role {} nologin").format(sql.Identifier(READER_ROLE)))
+        con.execute(
+            sql.SQL("create role {} login password {} in role {}").format(
+                sql.Identifier(analyst), sql.Literal(password), sql.Identifier(READER_ROLE)
+            )
+        )
+    return url, server.url(analyst, password, name)
+
+
+def growing_snapshots(built: Workspace, folder: Path, steps: int) -> list[Path]:
+    """Copies of the built snapshot holding the papers first seen up to later and later days."""
+    with duckdb.connect(str(built.snapshot), read_only=True) as con:
+        days = [
+            row[0]
+            for row in con.execute("select distinct first_seen_on from main.paper_first_seen order by 1").fetchall()
+        ]
+    cuts = [days[(len(days) - 1) * (step + 1) // steps] for step in range(steps)]
+    copies = []
+    for step, cut in enumerate(cuts):
+        copy = folder / f"step{step}.duckdb"
+        shutil.copy(built.snapshot, copy)
+        with duckdb.connect(str(copy)) as con:
+            con.execute("delete from main.papers where first_seen_on > ?", [cut])
+            con.execute("delete from main.paper_first_seen where first_seen_on > ?", [cut])
+            con.execute("update raw.build_state set built_at = built_at + to_seconds(?)", [step])
+        copies.append(copy)
+    return copies
+
+
+def test_served_marts_equal_the_snapshot_and_are_replaced_whole(server: Postgres, built_workspace: Workspace) -> None:
+    url, _ = serve_database(server, "whole")
+    assert served_build(url) is None, "nothing is served before the first publish"
+
+    published = publish_marts(built_workspace.snapshot, url)
+
+    assert served_marts(url) == duckdb_marts(built_workspace.snapshot)
+    assert set(published.rows) == set(MARTS)
+    assert published.rows["papers"] == len(duckdb_marts(built_workspace.snapshot)["papers"]) > 0
+    assert served_build(url) == snapshot_build(built_workspace.snapshot) != ""
+    with server.admin("whole") as con:
+        schemas = {row[0] for row in con.execute("select nspname from pg_namespace where nspname like 'papers%'")}
+    assert schemas == {SCHEMA}, "no half-built schema is left next to the served one"
+
+
+def test_reader_role_reads_every_mart_and_nothing_else(server: Postgres, built_workspace: Workspace) -> None:
+    url, analyst_url = serve_database(server, "reader")
+    with psycopg.connect(url) as owner:  # a table of the publisher's outside the served schema
+        owner.execute("create schema raw")
+        owner.execute("create table raw.dumps (dump_file text)")
+        owner.execute("create schema staging")
+        owner.execute("create view staging.stg_raw__dumps as select * from raw.dumps")
+    publish_marts(built_workspace.snapshot, url)
+
+    with psycopg.connect(analyst_url, autocommit=True) as analyst:
+        for mart in MARTS:
+            analyst.execute(sql.SQL("select * from {}.{} limit 1").format(sql.Identifier(SCHEMA), sql.Identifier(mart)))
+        refused = [
+            "insert into papers.papers (paper_id) values ('x')",
+            "update papers.papers set title = 'x'",
+            "delete from papers.paper_first_seen",
+            "truncate papers.papers",
+            "drop table papers.papers",
+            "create table papers.notes (note text)",
+            "create view papers.notes as select 1 as one",
+            "create table public.notes (note text)",
+            "create schema notes",
+            "alter table papers.papers add column note text",
+            "select * from raw.dumps",
+            "select * from staging.stg_raw__dumps",
+        ]
+        for statement in refused:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                analyst.execute(statement)
+        readable = analyst.execute(
+            "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where c.relkind in ('r', 'v', 'm', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
+            " and has_table_privilege(c.oid, 'select') order by 1"
+        ).fetchall()
+    assert [row[0] for row in readable] == sorted(f"{SCHEMA}.{mart}" for mart in MARTS)
+
+
+def test_readers_polling_through_publishes_see_whole_copies(
+    server: Postgres, built_workspace: Workspace, tmp_path: Path
+) -> None:
+    url, analyst_url = serve_database(server, "polled")
+    snapshots = growing_snapshots(built_workspace, tmp_path, steps=6)
+    publish_marts(snapshots[0], url)
+    seen: dict[float, list[tuple[int, int, int]]] = {0.1: [], 0.0: []}
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def poll(pause_s: float) -> None:
+        with psycopg.connect(analyst_url, autocommit=True) as con:
+            while not stop.is_set():
+                try:
+                    row = con.execute(
+                        "select (select count(*) from papers.papers), (select count(*) from papers.paper_first_seen),"
+                        " (select count(*) from papers.paper_first_seen f"
+                        "  where not exists (select from papers.papers p where p.paper_id = f.paper_id))"
+                    ).fetchone()
+                    assert row is not None
+                    seen[pause_s].append(row)
+                except psycopg.Error as error:
+                    errors.append(str(error))
+                time.sleep(pause_s)
+
+    # One reader polls every 100 ms, the other as fast as it can, to meet the swap as often as possible.
+    readers = [threading.Thread(target=poll, args=(pause,)) for pause in seen]
+    for reader in readers:
+        reader.start()
+    try:
+        for snapshot in snapshots[1:]:
+            publish_marts(snapshot, url)
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+
+    assert errors == []
+    answers = [row for rows in seen.values() for row in rows]
+    assert len(seen[0.1]) > 10
+    assert all(orphans == 0 for _, _, orphans in answers), "every paper_first_seen row has its paper"
+    assert all(papers == first_seen for papers, first_seen, _ in answers), "both marts come from one copy"
+    for rows in seen.values():
+        counts = [papers for papers, _, _ in rows]
+        assert counts == sorted(counts), "a reader never goes back to an older copy"
+        assert len(set(counts)) >= 3, "the reader saw several publishes"
+    assert served_marts(url) == duckdb_marts(snapshots[-1])
+
+
+PUBLISH_SCRIPT = "import sys; from pathlib import Path; from orchestration.serve import publish_marts;"
+PUBLISH_SCRIPT += " publish_marts(Path(sys.argv[1]), sys.argv[2])"
+
+
+def start_publish(snapshot: Path, url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", PUBLISH_SCRIPT, str(snapshot), url],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_publish_killed_at_the_swap_leaves_the_previous_copy(
+    server: Postgres, built_workspace: Workspace, tmp_path: Path
+) -> None:
+    url, analyst_url = serve_database(server, "killed_swap")
+    old, new = growing_snapshots(built_workspace, tmp_path, steps=2)
+    publish_marts(old, url)
+    with psycopg.connect(analyst_url) as holder:
+        holder.execute(f"select count(*) from {SCHEMA}.papers")  # noqa: S608  # holds its lock: the swap must wait
+        publisher = start_publish(new, url)
+        with server.admin("killed_swap") as admin:
+            deadline = time.monotonic() + 60
+            while not admin.execute("select 1 from pg_namespace where nspname = %s", [NEXT_SCHEMA]).fetchone():
+                assert publisher.poll() is None, "the publisher stopped before it built its copy"
+                assert time.monotonic() < deadline, "the publisher never built its copy"
+                time.sleep(0.05)
+        time.sleep(0.5)  # at least two lock timeouts: the publisher is in its swap loop
+        publisher.send_signal(signal.SIGKILL)
+        publisher.wait()
+        holder.rollback()
+
+    assert served_marts(url) == duckdb_marts(old)
+    assert served_build(url) == snapshot_build(old)
+    publish_marts(new, url)
+    assert served_marts(url) == duckdb_marts(new)
+    with server.admin("killed_swap") as admin:
+        assert not admin.execute("select 1 from pg_namespace where nspname = %s", [NEXT_SCHEMA]).fetchone()
+
+
+def test_a_publish_killed_at_random_points_leaves_a_whole_copy(
+    server: Postgres, built_workspace: Workspace, tmp_path: Path
+) -> None:
+    url, _ = serve_database(server, "killed_copy")
+    old, new = growing_snapshots(built_workspace, tmp_path, steps=2)
+    publish_marts(old, url)
+    started = time.perf_counter()
+    publish_marts(new, url)
+    duration = time.perf_counter() - started
+    publish_marts(old, url)
+    versions = {"old": duckdb_marts(old), "new": duckdb_marts(new)}
+    outcomes = []
+    chance = random.Random(17)
+    for _ in range(8):
+        publisher = start_publish(new, url)
+        # The child's imports take most of its life; aim at the part after them.
+        time.sleep(chance.uniform(0.5, 1.5 + duration))
+        publisher.send_signal(signal.SIGKILL)
+        publisher.wait()
+        served = served_marts(url)
+        outcome = next((name for name, marts in versions.items() if served == marts), "neither")
+        outcomes.append(outcome)
+        if outcome == "new":
+            publish_marts(old, url)
+    assert "neither" not in outcomes, outcomes
+    assert "old" in outcomes, f"no kill landed before the swap: {outcomes}"
+    publish_marts(new, url)
+    assert served_marts(url) == versions["new"]
+
+
+def test_an_unreachable_server_fails_the_publish_in_one_line_and_keeps_the_warehouse(workspace: Workspace) -> None:
+    write_dumps(workspace.raw_dir, generate_dumps(days=2, papers_per_day=5, seed=23))
+    port, hidden = free_port(), new_password()  # nothing listens there
+    url = URL.create("postgresql", "publisher", hidden, "127.0.0.1", port, "marts")
+    env = {"PAPERS_SERVE_URL": url.render_as_string(hide_password=False)}
+
+    result = workspace.make_run(env=env)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    assert hidden not in output
+    [message] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert f"PAPERS_SERVE_URL: could not connect (PostgreSQL server 127.0.0.1:{port}/marts)" in message
+    assert "Connection refused" in message
+    assert "the previous served copy stays in place" in message
+    with duckdb.connect(str(workspace.snapshot), read_only=True) as con:
+        assert con.execute("select count(*) from raw.dumps").fetchone() == (2,), "the snapshot has both dumps"
+    assert duckdb_marts(workspace.snapshot)["papers"], "and the marts built from them"
+    again = workspace.make_run(env=env)
+    assert "Publishing the marts to PostgreSQL" in again.stdout, "the next run tries the publish again"
+    assert again.returncode == 1
