@@ -118,6 +118,25 @@ def render(results: dict[str, Any]) -> str:
              f"<= {TARGETS['report_share']:.0%}, < {TARGETS['report_mb']:g} MB",
              verdict(r["share_of_increment"] <= TARGETS["report_share"] and r["size_mb"] < TARGETS["report_mb"]))
         )  # fmt: skip
+    if t := results.get("serve"):
+        b, i = t["backfill"], t["increment"]
+        rows += [
+            ("9", "ten-year backfill, Dagster's instance on PostgreSQL vs SQLite, alternating",
+             f"{b['postgres_seconds']} s vs {b['sqlite_seconds']} s = {b['ratio']}x", "(report)", ""),
+            ("9", f"first publish of the ten-year marts, whole ({t['served_rows'].get('papers', 0):,} papers)",
+             f"{t['publish_whole_seconds']} s", "(report)", ""),
+            ("9", "publish of the ten-year marts with nothing changed (every row hashed, none written)",
+             f"{t['publish_unchanged_seconds']} s", "(report)", ""),
+            ("9", "daily increment (ten-year) with the publish vs without, alternating",
+             f"{i['served_seconds']} s vs {i['embedded_seconds']} s = +{i['added_share']:.0%}",
+             f"<= +{TARGETS['serve_added_share']:.0%}", verdict(i["added_share"] <= TARGETS["serve_added_share"])),
+        ]  # fmt: skip
+        for query in t["queries"]:
+            rows.append(
+                ("9", f"README query, served marts vs snapshot: {query['query']}",
+                 f"{query['served_ms']} ms vs {query['snapshot_ms']} ms", f"<= {TARGETS['query_ms']:g} ms",
+                 verdict(query["served_ms"] <= TARGETS["query_ms"]))
+            )  # fmt: skip
     lines += [f"| {' | '.join(row)} |" for row in rows]
     lines += ["", "## Details", ""]
     lines += _details(results)

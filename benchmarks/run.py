@@ -16,7 +16,9 @@ Figures (one function each, ``figure_*``):
 5. fixed cost: ``orchestration.run`` with nothing new, and a forced rebuild of unchanged data;
 6. drop-to-queryable under ``dagster dev`` with the default 30 s sensor interval;
 7. the README's example queries on the published snapshot;
-8. the HTML report: its imports and build in a fresh process, against the daily increment.
+8. the HTML report: its imports and build in a fresh process, against the daily increment;
+9. the team set-up on a local PostgreSQL server: backfill with the instance on SQLite vs PostgreSQL,
+   publishing the marts, the increment with and without the publish, README queries on both.
 
 Peak RSS of a child comes from ``os.wait4`` (the kernel's ``ru_maxrss`` of the child and every
 descendant it waited for, i.e. the largest single process of the tree, dbt included).
@@ -48,6 +50,7 @@ from benchmarks.figures.per_file import child_per_file, figure_per_file
 from benchmarks.figures.profile import child_import_definitions
 from benchmarks.figures.queries import figure_queries
 from benchmarks.figures.report import child_report, figure_report
+from benchmarks.figures.serve import figure_serve
 from benchmarks.harness import BENCH_DIR, SCALES, WORK_ROOT, Space, corpus, log, machine_facts
 from benchmarks.report import render
 
@@ -69,7 +72,7 @@ def save(results: dict[str, Any], out_dir: Path) -> None:
 # --- main -----------------------------------------------------------------------------------------
 
 
-FIGURES = ("parse", "backfill", "floor", "per_file", "increment", "fixed_cost", "drop", "queries", "report")
+FIGURES = ("parse", "backfill", "floor", "per_file", "increment", "fixed_cost", "drop", "queries", "report", "serve")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         step("queries", "7. README queries", lambda: figure_queries(scale, big))
     if "report" in wanted:
         step("report", "8. the HTML report", lambda: figure_report(scale, big, work, increment_s))
+    if "serve" in wanted:
+        step("serve", "9. team set-up on PostgreSQL", lambda: figure_serve(scale, dumps, big, new_dump, work))
 
     save(results, out_dir)
     log(f"wrote {out_dir / 'RESULTS.md'} and {out_dir / 'results.json'}")

@@ -68,7 +68,8 @@ def new_password() -> str:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[Postgres]:
+def postgres_server(*, durable: bool = False) -> Iterator[Postgres]:
+    """A running server; ``durable`` keeps ``fsync`` on, as a real server has it (benchmarks)."""
     bin_dir = server_binaries()
     if bin_dir is None:
         pytest.skip("PostgreSQL's server binaries are not installed: apt-get install postgresql (.ci/run does)")
@@ -93,7 +94,7 @@ def postgres_server() -> Iterator[Postgres]:
         capture_output=True,
         env=env,
     )  # fmt: skip
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off"
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root}" + ("" if durable else " -c fsync=off")
     subprocess.run(
         [*as_owner, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
         check=True,

@@ -24,7 +24,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from orchestration.serve import NEXT_SCHEMA, READER_ROLE, SCHEMA, publish_marts, served_build, snapshot_build
+from orchestration.serve import HASHES, READER_ROLE, SCHEMA, publish_marts, served_build, snapshot_build
 from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import MARTS, REPO_ROOT, Workspace
 from tests.dagster_dev import free_port
@@ -77,19 +77,75 @@ def growing_snapshots(built: Workspace, folder: Path, steps: int) -> list[Path]:
     return copies
 
 
-def test_served_marts_equal_the_snapshot_and_are_replaced_whole(server: Postgres, built_workspace: Workspace) -> None:
-    url, _ = serve_database(server, "whole")
+def changed_copy(snapshot: Path, copy: Path, *statements: str) -> Path:
+    """A copy of ``snapshot`` changed by ``statements``, with a later build stamp."""
+    shutil.copy(snapshot, copy)
+    with duckdb.connect(str(copy)) as con:
+        for statement in statements:
+            con.execute(statement)
+        con.execute("update raw.build_state set built_at = built_at + interval 1 hour")
+    return copy
+
+
+def test_publishes_write_only_the_rows_that_changed_and_serve_the_snapshot(
+    server: Postgres, built_workspace: Workspace, tmp_path: Path
+) -> None:
+    url, _ = serve_database(server, "changes")
     assert served_build(url) is None, "nothing is served before the first publish"
+    snapshot = built_workspace.snapshot
+    changed = changed_copy(
+        snapshot,
+        tmp_path / "changed.duckdb",
+        "update main.papers set upvotes_latest = coalesce(upvotes_latest, 0) + 1"
+        " where paper_id in (select paper_id from main.papers order by paper_id limit 3)",
+        "update main.papers set title = title || '.' where paper_id = (select max(paper_id) from main.papers)",
+        "delete from main.paper_first_seen where paper_id in (select min(paper_id) from main.paper_first_seen)",
+        "delete from main.paper_upvotes_daily where seen_on = (select max(seen_on) from main.paper_upvotes_daily)",
+    )
 
-    published = publish_marts(built_workspace.snapshot, url)
+    first = publish_marts(snapshot, url)
+    assert (first.mode, first.copied) == ("whole", first.rows)
+    assert served_marts(url) == duckdb_marts(snapshot)
+    assert set(first.rows) == set(MARTS)
+    assert first.rows["papers"] == len(duckdb_marts(snapshot)["papers"]) > 0
+    assert served_build(url) == snapshot_build(snapshot) != ""
 
-    assert served_marts(url) == duckdb_marts(built_workspace.snapshot)
-    assert set(published.rows) == set(MARTS)
-    assert published.rows["papers"] == len(duckdb_marts(built_workspace.snapshot)["papers"]) > 0
-    assert served_build(url) == snapshot_build(built_workspace.snapshot) != ""
-    with server.admin("whole") as con:
+    second = publish_marts(changed, url)
+    assert second.mode == "changes"
+    assert served_marts(url) == duckdb_marts(changed)
+    assert served_build(url) == snapshot_build(changed) != snapshot_build(snapshot)
+    assert second.copied["papers"] == 4, "three new upvote counts and one new title"
+    assert second.copied["paper_first_seen"] == second.copied["paper_upvotes_daily"] == 0, "rows only deleted"
+    assert second.copied["authors_per_paper"] == 0
+
+    third = publish_marts(snapshot, url)
+    assert third.mode == "changes"
+    assert served_marts(url) == duckdb_marts(snapshot), "deleted rows come back"
+    with server.admin("changes") as con:
         schemas = {row[0] for row in con.execute("select nspname from pg_namespace where nspname like 'papers%'")}
-    assert schemas == {SCHEMA}, "no half-built schema is left next to the served one"
+    assert schemas == {SCHEMA, HASHES}, "no half-built schema is left next to the served one"
+
+
+def test_a_mart_whose_columns_changed_is_published_whole(
+    server: Postgres, built_workspace: Workspace, tmp_path: Path
+) -> None:
+    url, _ = serve_database(server, "layout")
+    publish_marts(built_workspace.snapshot, url)
+    wider = changed_copy(
+        built_workspace.snapshot, tmp_path / "wider.duckdb", "alter table main.paper_authors add column note varchar"
+    )
+
+    published = publish_marts(wider, url)
+
+    assert published.mode == "whole"
+    assert served_marts(url) == duckdb_marts(wider)
+    with psycopg.connect(url) as con:
+        columns = con.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = %s and table_name = 'paper_authors' order by ordinal_position",
+            [SCHEMA],
+        ).fetchall()
+    assert columns[-1] == ("note",)
 
 
 def test_reader_role_reads_every_mart_and_nothing_else(server: Postgres, built_workspace: Workspace) -> None:
@@ -193,40 +249,53 @@ def start_publish(snapshot: Path, url: str) -> subprocess.Popen[bytes]:
     )
 
 
-def test_a_publish_killed_at_the_swap_leaves_the_previous_copy(
-    server: Postgres, built_workspace: Workspace, tmp_path: Path
-) -> None:
-    url, analyst_url = serve_database(server, "killed_swap")
-    old, new = growing_snapshots(built_workspace, tmp_path, steps=2)
+def old_copy_served(server: Postgres, name: str, built: Workspace, folder: Path) -> tuple[str, str, Path, Path]:
+    """A database that serves an older copy of the built marts; returns its URLs and the old and new snapshots."""
+    url, analyst_url = serve_database(server, name)
+    old, new = growing_snapshots(built, folder, steps=2)
     publish_marts(old, url)
-    with psycopg.connect(analyst_url) as holder:
-        holder.execute(f"select count(*) from {SCHEMA}.papers")  # noqa: S608  # holds its lock: the swap must wait
+    return url, analyst_url, old, new
+
+
+@pytest.mark.parametrize("path", ["whole", "changes"])
+def test_a_publish_killed_while_it_waits_to_commit_leaves_the_previous_copy(
+    server: Postgres, built_workspace: Workspace, tmp_path: Path, path: str
+) -> None:
+    database = f"killed_{path}"
+    url, analyst_url, old, new = old_copy_served(server, database, built_workspace, tmp_path)
+    if path == "whole":  # a new column: the copy is built aside, and the swap waits for the reader's lock
+        new = changed_copy(new, tmp_path / "wider.duckdb", "alter table main.papers add column note varchar")
+        holder = psycopg.connect(analyst_url)
+        holder.execute("select count(*) from papers.papers")
+    else:  # the changed rows are written in place, which a share lock on the table holds back
+        holder = server.admin(database)
+        holder.autocommit = False
+        holder.execute("lock table papers.papers in share mode")
+    with holder, server.admin(database) as admin:
         publisher = start_publish(new, url)
-        with server.admin("killed_swap") as admin:
-            deadline = time.monotonic() + 60
-            while not admin.execute("select 1 from pg_namespace where nspname = %s", [NEXT_SCHEMA]).fetchone():
-                assert publisher.poll() is None, "the publisher stopped before it built its copy"
-                assert time.monotonic() < deadline, "the publisher never built its copy"
-                time.sleep(0.05)
-        time.sleep(0.5)  # at least two lock timeouts: the publisher is in its swap loop
+        deadline = time.monotonic() + 60
+        while not admin.execute(
+            "select 1 from pg_stat_activity where datname = %s and wait_event_type = 'Lock'", [database]
+        ).fetchone():
+            assert publisher.poll() is None, "the publisher stopped before it waited for the lock"
+            assert time.monotonic() < deadline, "the publisher never waited for the lock"
+            time.sleep(0.05)
         publisher.send_signal(signal.SIGKILL)
         publisher.wait()
         holder.rollback()
 
     assert served_marts(url) == duckdb_marts(old)
     assert served_build(url) == snapshot_build(old)
-    publish_marts(new, url)
+    assert publish_marts(new, url).mode == path
     assert served_marts(url) == duckdb_marts(new)
-    with server.admin("killed_swap") as admin:
-        assert not admin.execute("select 1 from pg_namespace where nspname = %s", [NEXT_SCHEMA]).fetchone()
+    with server.admin(database) as admin:
+        assert not admin.execute("select 1 from pg_namespace where nspname like %s", ["%\\_\\_next"]).fetchone()
 
 
 def test_a_publish_killed_at_random_points_leaves_a_whole_copy(
     server: Postgres, built_workspace: Workspace, tmp_path: Path
 ) -> None:
-    url, _ = serve_database(server, "killed_copy")
-    old, new = growing_snapshots(built_workspace, tmp_path, steps=2)
-    publish_marts(old, url)
+    url, _, old, new = old_copy_served(server, "killed_copy", built_workspace, tmp_path)
     started = time.perf_counter()
     publish_marts(new, url)
     duration = time.perf_counter() - started

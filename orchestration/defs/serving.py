@@ -30,13 +30,18 @@ def served_marts(context: dg.AssetExecutionContext, papers: PapersResource) -> d
         published = publish_marts(settings.read_snapshot, settings.serve_url)
     except ServeError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
-    context.log.info(f"Served {len(published.rows)} marts in schema {SCHEMA} on {published.server}")
+    context.log.info(
+        f"Served {len(published.rows)} marts in schema {SCHEMA} on {published.server}"
+        f" ({published.mode}: {sum(published.copied.values())} rows written)"
+    )
     return dg.MaterializeResult(
         metadata={
             "server": published.server,
             "schema": SCHEMA,
             "reader_role": READER_ROLE,
             "rows": dg.MetadataValue.json(published.rows),
+            "publish": published.mode,
+            "rows_written": dg.MetadataValue.json(published.copied),
             "built_at": published.build,
             "seconds": dg.MetadataValue.float(round(published.seconds, 3)),
         }
