@@ -124,11 +124,15 @@ def publish_marts(snapshot: Path, url: str, *, sleep: Callable[[float], None] = 
         _run(server, "wait for another publish to finish", cur.execute, f"select pg_advisory_lock({PUBLISH_LOCK})")
         con.commit()
         _ensure_reader_role(server, con, cur)
-        cur.execute("select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = $1", [HASHES])
-        served_layout = cur.fetchone()
+        # The layout the served copy was built with is the comment on the hashes' schema.
+        cur.execute(
+            "select nspname, obj_description(oid, 'pg_namespace') from pg_namespace where nspname in ($1, $2)",
+            [SCHEMA, HASHES],
+        )
+        served = dict(cur.fetchall())
         con.commit()
         publish = Publish(server, source, con, cur, build)
-        if served_layout is not None and served_layout[0] == layout:
+        if SCHEMA in served and served.get(HASHES) == layout:
             mode: Literal["whole", "changes"] = "changes"
             copied = publish.changes(marts)
         else:

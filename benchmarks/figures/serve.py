@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,55 +48,56 @@ def figure_serve(scale: Scale, dumps: Sequence[Path], big: Space, new_dump: Path
     return results
 
 
-def _backfills(scale: Scale, dumps: Sequence[Path], server: Any, work: Path) -> dict[str, Any]:
-    seconds: dict[str, list[float]] = {"sqlite": [], "postgres": []}
-    for rep in range(scale.backfill_reps):
-        for side in ("sqlite", "postgres") if rep % 2 == 0 else ("postgres", "sqlite"):
-            space = Space.create(work / f"serve_backfill_{side}", dumps)
-            extra = {}
-            if side == "postgres":
-                extra["DAGSTER_POSTGRES_URL"] = server.create_database(f"dagster{rep}", owner=f"pipeline{rep}")
-            run = space.make_run(work / f"serve_backfill_{side}{rep}.log", extra)
-            seconds[side].append(run.seconds)
-            log(f"  backfill rep {rep + 1}, instance on {side}: {run.seconds:.1f}s")
-            shutil.rmtree(space.root)
-    sqlite, postgres = median(seconds["sqlite"]), median(seconds["postgres"])
+def _alternating(reps: int, sides: tuple[str, str], run: Callable[[str, int], float]) -> dict[str, Any]:
+    """``run(side, rep)`` for both sides in each repetition, the first side alternating; medians and their ratio."""
+    seconds: dict[str, list[float]] = {side: [] for side in sides}
+    for rep in range(reps):
+        for side in sides if rep % 2 == 0 else sides[::-1]:
+            seconds[side].append(run(side, rep))
+            log(f"  rep {rep + 1}, {side}: {seconds[side][-1]:.1f}s")
+    medians = {side: median(values) for side, values in seconds.items()}
     return {
-        "sqlite_seconds_all": [round(s, 1) for s in seconds["sqlite"]],
-        "postgres_seconds_all": [round(s, 1) for s in seconds["postgres"]],
-        "sqlite_seconds": round(sqlite, 1),
-        "postgres_seconds": round(postgres, 1),
-        "ratio": round(postgres / sqlite, 2),
+        **{f"{side}_seconds_all": [round(s, 2) for s in values] for side, values in seconds.items()},
+        **{f"{side}_seconds": round(value, 2) for side, value in medians.items()},
+        "ratio": round(medians[sides[1]] / medians[sides[0]], 3),
     }
 
 
+def _backfills(scale: Scale, dumps: Sequence[Path], server: Any, work: Path) -> dict[str, Any]:
+    """The ten-year backfill from an empty warehouse, Dagster's instance on SQLite or on PostgreSQL."""
+
+    def backfill(side: str, rep: int) -> float:
+        space = Space.create(work / f"serve_backfill_{side}", dumps)
+        extra = {}
+        if side == "postgres":
+            extra["DAGSTER_POSTGRES_URL"] = server.create_database(f"dagster{rep}", owner=f"pipeline{rep}")
+        seconds = space.make_run(work / f"serve_backfill_{side}{rep}.log", extra).seconds
+        shutil.rmtree(space.root)
+        return seconds
+
+    return _alternating(scale.backfill_reps, ("sqlite", "postgres"), backfill)
+
+
 def _increments(scale: Scale, big: Space, new_dump: Path, serve_url: str, work: Path) -> dict[str, Any]:
-    """One new dump on clones of the ten-year warehouse, without and with the publish, alternating."""
-    seconds: dict[str, list[float]] = {"embedded": [], "served": []}
+    """One new dump on clones of the ten-year warehouse, without and with the publish."""
     warm = work / "serve_increment_dbt"
     space = big.clone(work / "serve_increment")
     space.warm_up(work / "serve_increment_warm_up.log")
     shutil.rmtree(warm, ignore_errors=True)
     shutil.move(space.dbt_target, warm)
-    for rep in range(scale.increment_reps):
-        for side in ("embedded", "served") if rep % 2 == 0 else ("served", "embedded"):
-            space = big.clone(work / "serve_increment")
-            shutil.rmtree(space.dbt_target, ignore_errors=True)
-            shutil.copytree(warm, space.dbt_target)
-            space.add_dump(new_dump)
-            extra = {"PAPERS_SERVE_URL": serve_url} if side == "served" else {}
-            run = space.make_run(work / f"serve_increment_{side}{rep}.log", extra)
-            seconds[side].append(run.seconds)
-            log(f"  increment rep {rep + 1}, {side}: {run.seconds:.1f}s")
-    shutil.rmtree(space.root)
-    embedded, served = median(seconds["embedded"]), median(seconds["served"])
-    return {
-        "embedded_seconds_all": [round(s, 2) for s in seconds["embedded"]],
-        "served_seconds_all": [round(s, 2) for s in seconds["served"]],
-        "embedded_seconds": round(embedded, 2),
-        "served_seconds": round(served, 2),
-        "added_share": round(served / embedded - 1, 3),
-    }
+
+    def increment(side: str, rep: int) -> float:
+        space = big.clone(work / "serve_increment")
+        shutil.rmtree(space.dbt_target, ignore_errors=True)
+        shutil.copytree(warm, space.dbt_target)
+        space.add_dump(new_dump)
+        extra = {"PAPERS_SERVE_URL": serve_url} if side == "served" else {}
+        seconds = space.make_run(work / f"serve_increment_{side}{rep}.log", extra).seconds
+        shutil.rmtree(space.root)
+        return seconds
+
+    result = _alternating(scale.increment_reps, ("embedded", "served"), increment)
+    return {**result, "added_share": round(result["ratio"] - 1, 3)}
 
 
 def _queries(scale: Scale, big: Space, served: Any) -> list[dict[str, Any]]:
