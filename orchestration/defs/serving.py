@@ -17,7 +17,7 @@ SERVED_KEY = dg.AssetKey("served_marts")
     kinds={"postgres"},
     automation_condition=FOLLOW_RERUNS,
     description=f"The marts served from PostgreSQL (PAPERS_SERVE_URL), schema {SCHEMA}, readable by the role"
-    f" {READER_ROLE}; replaced in one atomic swap after every build.",
+    f" {READER_ROLE}; brought up to date in one transaction after every build (see orchestration/serve.py).",
 )
 def served_marts(context: dg.AssetExecutionContext, papers: PapersResource) -> dg.MaterializeResult[None]:
     settings = papers.settings()
