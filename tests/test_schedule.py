@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy.exc
 
 from orchestration.definitions import defs
 from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
@@ -145,6 +146,30 @@ def test_plan_refresh_with_new_file_ingests_even_without_always_build(
     requests = plan_refresh(settings_for(workspace), instance, always_build=False).requests
     assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [(new.name, new.name)]
     assert DUMPS.get_partition_keys(dynamic_partitions_store=instance) == [new.name]
+
+
+def test_partitions_registered_by_another_process_at_the_same_moment_do_not_fail_the_plan(
+    workspace: Workspace, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``make run`` at once: the other one inserts the same keys between Dagster's read and its insert."""
+    paths = write_dumps(workspace.raw_dir, generate_dumps(days=3, papers_per_day=3, seed=3))
+    real_add = instance.add_dynamic_partitions
+    calls: list[list[str]] = []
+
+    def add_after_the_other_process(name: str, keys: list[str]) -> None:
+        calls.append(list(keys))
+        if len(calls) == 1:
+            real_add(name, keys)  # the other process wins the race ...
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO dynamic_partitions", None, Exception("UNIQUE"))
+        real_add(name, keys)
+
+    monkeypatch.setattr(instance, "add_dynamic_partitions", add_after_the_other_process)
+    requests = plan_refresh(settings_for(workspace), instance, always_build=False).requests
+
+    names = [path.name for path in paths]
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [(names[0], names[-1])]
+    assert DUMPS.get_partition_keys(dynamic_partitions_store=instance) == names
+    assert calls == [names]  # ... and the second read finds every key registered
 
 
 def test_unreadable_file_does_not_stop_the_refresh(

@@ -1,9 +1,10 @@
 """The daily refresh, and the same plan for ``make run``: ingest what isn't loaded, rebuild."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
+import sqlalchemy.exc
 
 from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
 from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, check_warehouse, ingest_request
@@ -15,6 +16,7 @@ from orchestration.ingest import DumpState, dump_state, scan_raw_dir, sha256_fil
 from orchestration.settings import Settings, SettingsError
 from orchestration.warehouse import WarehouseError, snapshot_state
 
+REGISTER_ATTEMPTS = 5
 BUILD_KEYS = [*dbt_models.keys, warehouse_snapshot.key, warehouse_report.key]
 
 
@@ -32,6 +34,26 @@ class RefreshPlan:
 
     def count(self, state: DumpState) -> int:
         return sum(1 for value in self.pending.values() if value == state)
+
+
+def register_partitions(instance: dg.DagsterInstance, names: Iterable[str]) -> Sequence[str]:
+    """Register ``names`` as dump partitions; return every partition key, in registration order.
+
+    Dagster reads which keys exist and then inserts the rest, so two processes registering the
+    same new files at once (two ``make run``, or one beside the sensor) can collide on the
+    table's unique key. The loser's keys are then registered already: read them again.
+    """
+    for _ in range(REGISTER_ATTEMPTS):
+        known = DUMPS.get_partition_keys(dynamic_partitions_store=instance)
+        fresh = sorted(set(names) - set(known))
+        if not fresh:
+            return known
+        try:
+            instance.add_dynamic_partitions(DUMPS_NAME, fresh)
+        except sqlalchemy.exc.IntegrityError:
+            continue
+        return [*known, *fresh]
+    return DUMPS.get_partition_keys(dynamic_partitions_store=instance)
 
 
 def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_build: bool) -> RefreshPlan:
@@ -53,11 +75,7 @@ def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_bui
         state = dump_state(raw_file.name, digest, loaded)
         if state != "loaded":
             pending[raw_file.name] = state
-    known = DUMPS.get_partition_keys(dynamic_partitions_store=instance)
-    fresh = sorted(set(pending) - set(known))
-    if fresh:
-        instance.add_dynamic_partitions(DUMPS_NAME, fresh)
-        known = [*known, *fresh]
+    known = register_partitions(instance, pending)
     if pending:
         order = {name: index for index, name in enumerate(known)}
         ordered = sorted(pending, key=order.__getitem__)
@@ -83,11 +101,7 @@ def plan_rerun(settings: Settings, instance: dg.DagsterInstance, names: Sequence
             f"DUMPS: {', '.join(map(repr, unknown))} not in the raw folder {settings.raw_dir}; "
             "name dump files there (as in `ls`), or DUMPS=all."
         )
-    known = DUMPS.get_partition_keys(dynamic_partitions_store=instance)
-    fresh = sorted(set(chosen) - set(known))
-    if fresh:
-        instance.add_dynamic_partitions(DUMPS_NAME, fresh)
-        known = [*known, *fresh]
+    known = register_partitions(instance, chosen)
     wanted = set(chosen)
     stretches: list[list[str]] = []
     for index, name in enumerate(known):
