@@ -49,7 +49,7 @@ bench: setup ## Benchmarks; SCALE=small for a quick run, ONLY=backfill,queries t
 	$(BIN)/python -m benchmarks.run --scale $(SCALE) $(if $(ONLY),--only $(ONLY))
 
 demo-dumps: setup ## Regenerate the synthetic demo dumps in raw/ (refuses to overwrite different files)
-	$(BIN)/python -m orchestration.synthetic raw --days 7 --papers-per-day 12 --seed 7 --start 2026-03-09 --format mixed
+	$(BIN)/python -m tests.synthetic raw --days 7 --papers-per-day 12 --seed 7 --start 2026-03-09 --format mixed
 
 clean: ## Remove generated state (warehouse, Dagster home, dbt target); never touches raw/
 	rm -rf warehouse .dagster_home dbt_project/target dbt_project/logs logs artifacts \

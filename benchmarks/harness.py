@@ -263,7 +263,7 @@ def machine_facts() -> dict[str, Any]:
 
 def corpus(scale: Scale) -> list[Path]:
     """``days + 1`` generated dumps (the last one is the "new day"), cached by parameters."""
-    from orchestration.synthetic import generate_dumps, write_dumps
+    from tests.synthetic import generate_dumps, write_dumps
 
     folder = CORPUS_ROOT / f"d{scale.days}-p{scale.papers_per_day}-s{scale.seed}-{scale.start:%Y%m%d}"
     stamp = folder / ".corpus.json"

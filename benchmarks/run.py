@@ -3,7 +3,7 @@
 Everything runs the way a user runs it: the pipeline is ``python -m orchestration.run`` (what
 ``make run`` does) in a child process with its own raw folder, warehouse and ``DAGSTER_HOME``
 under ``benchmarks/work/<scale>/``; the drop test starts ``dagster dev``.  The corpus comes from
-the project's generator (``orchestration.synthetic``) and is cached in ``benchmarks/corpus/``.
+the project's generator (``tests.synthetic``) and is cached in ``benchmarks/corpus/``.
 
 Figures (one function each, ``figure_*``):
 

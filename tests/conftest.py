@@ -113,7 +113,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
 @pytest.fixture(scope="session")
 def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A warehouse built once per session from synthetic dumps of both layouts, for read-only tests."""
-    from orchestration.synthetic import generate_dumps, write_dumps
+    from tests.synthetic import generate_dumps, write_dumps
 
     space = new_workspace(tmp_path_factory.mktemp("built"))
     write_dumps(space.raw_dir, generate_dumps(days=40, papers_per_day=12, seed=5), output_format="mixed")

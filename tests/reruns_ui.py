@@ -18,9 +18,9 @@ import pytest
 
 from orchestration.defs.dbt import dbt_models, warehouse_snapshot
 from orchestration.defs.ingestion import SIGHTINGS_KEY
-from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import Workspace, new_workspace, table_contents
 from tests.dagster_dev import DagsterDev, dagster_dev
+from tests.synthetic import generate_dumps, write_dumps
 
 # Everything the UI's "materialize with downstream" selects: the partitioned raw asset and all below it.
 WITH_DOWNSTREAM = [SIGHTINGS_KEY, *dbt_models.keys, warehouse_snapshot.key]

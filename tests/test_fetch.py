@@ -22,9 +22,9 @@ from orchestration import fetch
 from orchestration.fetch import DailyPapersClient, FetchConfig, fetch_days, window
 from orchestration.parsing_api import parse_api_dump
 from orchestration.settings import Settings, SettingsError
-from orchestration.synthetic import generate_dumps, render_api
 from tests.conftest import REPO_ROOT, Workspace
 from tests.fake_api import Answer, FakeApi, serve_api
+from tests.synthetic import generate_dumps, render_api
 
 TODAY = dt.date(2026, 3, 20)
 DAYS = window(TODAY, 5)  # 2026-03-15 .. 2026-03-19

@@ -15,11 +15,11 @@ import pytest
 
 from orchestration.defs.fetching import FETCH_JOB_NAME
 from orchestration.fetch import window
-from orchestration.synthetic import generate_dumps, render_api
 from tests.conftest import Workspace
 from tests.dagster_dev import RUN_DONE, dagster_dev
 from tests.fake_api import Answer, serve_api
 from tests.reruns_ui import LAUNCH_RUN, LOCATION, SCHEDULE_NEVER_DURING_THE_TEST
+from tests.synthetic import generate_dumps, render_api
 
 pytestmark = pytest.mark.slow
 

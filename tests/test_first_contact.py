@@ -22,9 +22,9 @@ from sqlalchemy.engine import URL
 
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.run import failure_descriptions
-from orchestration.synthetic import Entry, SyntheticDump
 from orchestration.warehouse import connect
 from tests.conftest import MARTS, Workspace, duckdb_lock_held
+from tests.synthetic import Entry, SyntheticDump
 
 RAW_TABLES = ("dumps", "paper_sightings", "paper_authors", "rejected_entries", "quarantined_dumps")
 

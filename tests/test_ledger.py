@@ -18,8 +18,8 @@ import pytest
 from orchestration import contract
 from orchestration.ingest import dump_state
 from orchestration.parsing import DumpInput, ParsedDump, parse_dumps
-from orchestration.synthetic import generate_dumps
 from orchestration.warehouse import Loaded, Quarantine, connect, load_dumps, loaded_versions
+from tests.synthetic import generate_dumps
 
 OLD = "0-old"
 

@@ -16,8 +16,8 @@ import duckdb
 import pytest
 
 from orchestration.defs.ingestion import SIGHTINGS_KEY
-from orchestration.synthetic import Entry, generate_dumps, normalise_title, write_dumps
 from tests.conftest import Workspace
+from tests.synthetic import Entry, generate_dumps, normalise_title, write_dumps
 
 STRENGTH = {"none": 0, "promised": 1, "claimed": 2, "repository": 3}
 

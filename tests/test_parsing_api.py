@@ -21,7 +21,7 @@ from orchestration import parsing_api
 from orchestration.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 from orchestration.parsing import MAX_RAW_TEXT_CHARS, DumpInput, ParsedDump, paper_id_for, parse_dump
 from orchestration.parsing_api import parse_api_dump, parse_api_dumps
-from orchestration.synthetic import ApiVariant, Entry, SyntheticDump, generate_dumps
+from tests.synthetic import ApiVariant, Entry, SyntheticDump, generate_dumps
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
@@ -535,7 +535,7 @@ _LARGE_SCRIPT = textwrap.dedent(
     """
     import datetime as dt, json, resource, sys, time
     from orchestration.parsing_api import parse_api_dump
-    from orchestration.synthetic import generate_dumps
+    from tests.synthetic import generate_dumps
 
     target = int(sys.argv[1])
     items = [json.loads(d.render_api()) for d in generate_dumps(1, 200, seed=3)][0]

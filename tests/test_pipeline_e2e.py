@@ -15,14 +15,14 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.synthetic import (
+from tests.conftest import Workspace
+from tests.synthetic import (
     Entry,
     SyntheticDump,
     generate_dumps,
     normalise_title,
     write_dumps,
 )
-from tests.conftest import Workspace
 
 STRENGTH = {"none": 0, "promised": 1, "claimed": 2, "repository": 3}
 

@@ -15,8 +15,8 @@ import pytest
 
 from orchestration.rebuild import staging_dir
 from orchestration.settings import Settings
-from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import REPO_ROOT, Workspace, table_contents
+from tests.synthetic import generate_dumps, write_dumps
 
 pytestmark = pytest.mark.slow
 

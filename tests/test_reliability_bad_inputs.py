@@ -27,8 +27,8 @@ import duckdb
 import pytest
 
 from orchestration.ingest import scan_raw_dir
-from orchestration.synthetic import Entry, RenderStyle, SyntheticDump, format_day, generate_dumps
 from tests.conftest import REPO_ROOT, Workspace
+from tests.synthetic import Entry, RenderStyle, SyntheticDump, format_day, generate_dumps
 
 MiB = 1 << 20
 PEAK_RSS_LIMIT = 2 << 30

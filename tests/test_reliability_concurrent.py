@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
+from tests.synthetic import generate_dumps, write_dumps
 
 pytestmark = pytest.mark.slow
 

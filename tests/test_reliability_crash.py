@@ -43,9 +43,9 @@ import duckdb
 import pytest
 
 from orchestration.ingest import sha256_file
-from orchestration.synthetic import SyntheticDump, generate_dumps, write_dumps
 from orchestration.warehouse import connect, publish_snapshot, snapshot_state
 from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
+from tests.synthetic import SyntheticDump, generate_dumps, write_dumps
 
 SEED = 20260301
 POOL_DAYS = 130  # every dump that may ever be dropped; the reference is built from all of them

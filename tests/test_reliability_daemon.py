@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from orchestration.settings import Settings
-from orchestration.synthetic import generate_dumps, write_dumps
 from orchestration.warehouse import writer_lock
 from tests.conftest import Workspace
 from tests.dagster_dev import RUN_DONE, DagsterDev, dagster_dev
 from tests.reruns_ui import LOCATION
+from tests.synthetic import generate_dumps, write_dumps
 from tests.test_reliability_concurrent import assert_marts_equal_a_clean_build, each_dump_loaded_once
 
 pytestmark = pytest.mark.slow

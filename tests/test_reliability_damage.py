@@ -25,9 +25,9 @@ from orchestration.definitions import defs, ingest_job
 from orchestration.defs.ingestion import ingest_request
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.run import failure_descriptions
-from orchestration.synthetic import generate_dumps, write_dumps
 from orchestration.warehouse import connect
 from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
+from tests.synthetic import generate_dumps, write_dumps
 
 pytestmark = pytest.mark.slow
 

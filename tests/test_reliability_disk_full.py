@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from orchestration.instance import install_instance_config
-from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import Workspace, table_contents
+from tests.synthetic import generate_dumps, write_dumps
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.synthetic import SyntheticDump, generate_dumps, write_dumps
 from tests.conftest import REPO_ROOT, Workspace
+from tests.synthetic import SyntheticDump, generate_dumps, write_dumps
 
 READER = r"""
 import json, sys, time

@@ -18,8 +18,8 @@ import pytest
 
 from orchestration.report import chart_values, read_specs
 from orchestration.settings import Settings
-from orchestration.synthetic import SyntheticDump, generate_dumps, write_dumps
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Workspace, new_workspace
+from tests.synthetic import SyntheticDump, generate_dumps, write_dumps
 
 START = dt.date(2026, 5, 4)
 CHART_IDS = [

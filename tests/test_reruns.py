@@ -19,8 +19,8 @@ import pytest
 
 from orchestration import contract
 from orchestration.defs.ingestion import SIGHTINGS_KEY
-from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
+from tests.synthetic import generate_dumps, write_dumps
 
 # Runs ``make run`` as an older release would have: its own parser version, and a title bug.
 OLD_PARSER = r"""

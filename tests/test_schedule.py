@@ -17,9 +17,9 @@ from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import plan_refresh, plan_rerun
 from orchestration.parsing import DumpInput, parse_dumps
 from orchestration.settings import Settings
-from orchestration.synthetic import generate_dumps, write_dumps
 from orchestration.warehouse import connect, load_dumps, publish_snapshot, record_build
 from tests.conftest import Workspace
+from tests.synthetic import generate_dumps, write_dumps
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from orchestration.ingest import ingest, scan_raw_dir
-from orchestration.synthetic import Entry, SyntheticDump, generate_dumps, write_dumps
 from tests.conftest import REPO_ROOT, Workspace
+from tests.synthetic import Entry, SyntheticDump, generate_dumps, write_dumps
 
 HOSTILE_TITLES = [
     "Robert'); drop table papers; --",

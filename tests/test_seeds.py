@@ -151,7 +151,7 @@ def test_seed_with_crlf_and_bom_parses_identically(prefix: str) -> None:
 
 def test_synthetic_entries_are_as_long_as_real_ones() -> None:
     """The benchmark corpus stands for real dumps: its bytes per entry are within 10% of the seeds'."""
-    from orchestration.synthetic import generate_dumps
+    from tests.synthetic import generate_dumps
 
     real = [parse_seed(prefix) for prefix in ("000", "002", "003")]
     real_bytes_per_entry = sum(p.size_bytes for p in real) / sum(p.sightings.height for p in real)

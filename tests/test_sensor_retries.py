@@ -23,9 +23,9 @@ from orchestration.defs.ingestion import CHECK_GIVEN_UP, given_up_dumps
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import Cursor, follow_runs
 from orchestration.settings import Settings
-from orchestration.synthetic import generate_dumps, write_dumps
 from orchestration.warehouse import connect
 from tests.conftest import Workspace, duckdb_lock_held
+from tests.synthetic import generate_dumps, write_dumps
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Tests for the synthetic dump generator ``orchestration.synthetic``."""
+"""Tests for the synthetic dump generator ``tests.synthetic``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from orchestration.code_links import code_link_columns, is_repository_url
 from orchestration.contract import CODE_STATUSES
-from orchestration.synthetic import (
+from tests.synthetic import (
     HOSTILE_TITLES,
     ApiVariant,
     Entry,
@@ -235,7 +235,7 @@ def test_write_dumps_idempotent_and_refuses_overwrite(tmp_path: Path) -> None:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestration.synthetic", *args],
+        [sys.executable, "-m", "tests.synthetic", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -20,11 +20,11 @@ import dagster as dg
 import psycopg
 import pytest
 
-from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import Workspace
 from tests.dagster_dev import dagster_dev
 from tests.postgres import duckdb_marts, postgres_server, served_marts
 from tests.reruns_ui import SCHEDULE_NEVER_DURING_THE_TEST
+from tests.synthetic import generate_dumps, write_dumps
 
 pytestmark = pytest.mark.slow
 

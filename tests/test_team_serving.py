@@ -25,10 +25,10 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 
 from orchestration.serve import HASHES, READER_ROLE, SCHEMA, publish_marts, served_build, snapshot_build
-from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import MARTS, REPO_ROOT, Workspace
 from tests.dagster_dev import free_port
 from tests.postgres import Postgres, duckdb_marts, new_password, postgres_server, served_marts
+from tests.synthetic import generate_dumps, write_dumps
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from orchestration.synthetic import generate_dumps, write_dumps
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, Workspace
 from tests.dagster_dev import dagster_dev
+from tests.synthetic import generate_dumps, write_dumps
 
 SCREENSHOT = REPO_ROOT / "artifacts" / "ui" / "asset_graph.png"
 # The global asset lineage in Dagster 1.13 (title "Global asset lineage"); groups start collapsed.

@@ -1,51 +1,20 @@
-"""Deterministic, seedable generator of synthetic Daily Papers dumps.
+"""Synthetic Daily Papers dumps for the tests, the demo files in ``raw/`` and the benchmarks.
 
-Why: tests, benchmarks (a ten-year corpus of ~3,650 dumps) and the demo files in ``raw/`` need
-realistic input that we are free to publish, so every title and abstract here is assembled from
-a made-up vocabulary by combinatorial templates -- nothing is copied from real pages.
+Not part of the shipped package: production never imports it. Every title, abstract and name is
+assembled from a made-up vocabulary, so the output is free to publish. It is realistic where the
+pipeline cares: both text layouts, papers that trend for days and come back later, upvotes that
+never fall, the four code statuses with links on every recognised host (and distractors), the
+byte-level noise of saved pages (``RenderStyle``), and the same papers as the JSON of the
+daily-papers API (``SyntheticDump.render_api``, with ``ApiVariant`` for missing, extra and hostile
+fields). Each ``Entry`` carries its ground truth, so tests check the parsers against it.
 
-What is realistic about it:
+Deterministic: the same arguments give the same bytes on every machine (one ``random.Random(seed)``
+stream, plus one per paper for the API-only facts, so they never shift a text dump). It streams
+dump by dump, so a ten-year corpus needs little memory. It is long because it models two page
+formats and their noise; nothing in it is logic the pipeline shares.
 
-* one dump per consecutive day (``page_date = start + i``), both layouts mixed in a dump:
-  layout ``A`` is title + abstract, layout ``B`` adds the metadata block (authors or
-  organisation, ``·``, publication date, optional upvotes) and may lack the abstract;
-* papers stay "trending" for 1-5 consecutive days and some come back weeks later, so dumps
-  overlap; a paper keeps its title, abstract, publication date, authors/organisation and code
-  truth on every sighting, and its upvotes never decrease (``None`` is shown while it has 0);
-* abstracts are 800-1500 characters and express one of the four code statuses with roughly
-  35 % repository / 15 % claimed / 15 % promised / 35 % none, with repository URLs on every
-  recognised host plus project pages, short links and Hugging Face model links as distractors;
-  the ground truth is carried on each ``Entry`` so tests can check the classifier against it;
-* ``RenderStyle`` reproduces the byte-level noise seen in the wild: CRLF / CR line endings, a
-  BOM, trailing spaces, extra blank lines, non-breaking spaces and a missing final newline.
-
-The same papers can also be rendered as the JSON of the Hugging Face daily-papers API
-(``/api/daily_papers?date=YYYY-MM-DD``, saved as ``YYYY-MM-DD.json``) with
-``SyntheticDump.render_api``, so that tests can check that both formats of one page give the same
-sightings.  For that every paper also gets a made-up arXiv id (``YYMM.NNNNN`` of its publication
-month, unique per month for the first 100,000 papers of a run), made-up author names (as many as
-its ``n_authors``; organisation papers have authors too), a comment count and -- for some papers --
-an API ``githubRepo``: most of them point at the repository their abstract links to, but about 10 %
-of the papers *without* a repository link in the abstract have one too, so that the API-only
-``code_source = 'api'`` path is exercised (``Entry.api_code`` gives the truth seen through the
-API).  An API record carries exactly the entry's values: what the text page does not show (layout
-``A`` has no metadata block, ``upvotes=None`` shows no count) is an absent field in the JSON.
-``ApiVariant`` adds what real responses do over time: missing optional fields, nulls, unknown
-extra fields, no organisations, and hostile values (SQL, HTML, bidi text, emoji, a 9,000-character
-summary).
-
-Byte-for-byte stability: these API-only facts come from a *separate* RNG per paper (seeded with
-the run's seed and the paper's number), never from the main stream, so adding them changed no
-byte of any text dump (the demo files in ``raw/`` are unchanged).
-
-Determinism: everything derives from ``random.Random(seed)`` (render noise from a string seed
-built from the page date), never from global state or the clock, so the same arguments give the
-same bytes on every machine.  Generation streams dump by dump, keeping only the papers still
-scheduled to reappear, so a ten-year corpus needs little memory.
-
-CLI: ``python -m orchestration.synthetic OUT_DIR --days N --papers-per-day M --seed S
-[--start YYYY-MM-DD] [--format text|api_json|mixed] [--force]`` (``mixed`` writes every third day
-as API JSON and the others as text).
+CLI: ``python -m tests.synthetic OUT_DIR --days N --papers-per-day M --seed S [--start YYYY-MM-DD]
+[--format text|api_json|mixed] [--force]`` (``mixed`` writes every third day as API JSON).
 """
 
 from __future__ import annotations
@@ -930,9 +899,7 @@ def write_dumps(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the process exit code."""
-    parser = argparse.ArgumentParser(
-        prog="python -m orchestration.synthetic", description="Write synthetic daily dumps."
-    )
+    parser = argparse.ArgumentParser(prog="python -m tests.synthetic", description="Write synthetic daily dumps.")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--days", type=int, required=True)
     parser.add_argument("--papers-per-day", type=int, required=True)
