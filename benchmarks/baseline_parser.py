@@ -1,9 +1,9 @@
-"""A straightforward pure-Python parser: the yardstick for ``orchestration.parsing``.
+"""A straightforward pure-Python parser: the yardstick for ``orchestration.parse.text``.
 
-It implements the same documented rules as ``orchestration.parsing`` (see that module's
+It implements the same documented rules as ``orchestration.parse.text`` (see that module's
 docstring) the obvious way -- decode, clean lines, group paragraphs, then one loop over the
 paragraphs of each dump with a small state machine -- and applies the code-status rules of
-``orchestration.code_links`` per abstract with Python's ``re``, reusing that module's regex
+``orchestration.parse.code_links`` per abstract with Python's ``re``, reusing that module's regex
 constants.  It is deliberately unoptimised beyond compiling each regex once: it is what someone
 would write first, so ``benchmarks.run`` can say how much the vectorised Polars pipeline buys.
 
@@ -19,8 +19,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from orchestration import code_links as cl
-from orchestration.parsing import MAX_ABSTRACT_CHARS, MAX_PARAGRAPH_LINES, MAX_RAW_TEXT_CHARS, MAX_TITLE_CHARS
+from orchestration.parse import code_links as cl
+from orchestration.parse.text import MAX_ABSTRACT_CHARS, MAX_PARAGRAPH_LINES, MAX_RAW_TEXT_CHARS, MAX_TITLE_CHARS
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBER = {name: number for number, name in enumerate(_MONTHS, start=1)}
@@ -33,7 +33,7 @@ _NAME_DATE = re.compile(r"(?<![A-Za-z0-9])(\d{4})(?:-(\d{2})-(\d{2})|(\d{2})(\d{
 _NON_ALNUM = re.compile(r"[\W_]+")
 _WHITESPACE = re.compile(r"\s+")
 
-# Code links: the very regexes of orchestration.code_links, compiled for Python's re.
+# Code links: the very regexes of orchestration.parse.code_links, compiled for Python's re.
 _URL = re.compile(cl.URL_PATTERN)
 _HAS_HOST = re.compile(rf"(?i){cl._HAS_HOST}")
 _REPOSITORY = re.compile(cl.REPOSITORY_URL_PATTERN)

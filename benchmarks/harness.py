@@ -26,7 +26,7 @@ CORPUS_ROOT = BENCH_DIR / "corpus"
 WORK_ROOT = BENCH_DIR / "work"
 PYTHON = sys.executable
 GIB = 1 << 30
-BATCH = 256  # the ingest batch size (orchestration.ingest.BATCH_SIZE)
+BATCH = 256  # the ingest batch size (orchestration.load.ingest.BATCH_SIZE)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Rules:
   JSON, as the parsers date it); such a day is skipped without a request.  No file is ever
   overwritten: the new file is written under a hidden temporary name in the same folder, then
   linked to its final name, which fails if the name was taken meanwhile.
-* A response is saved only if it is a JSON array that ``parsing_api`` reads as a dump (item
+* A response is saved only if it is a JSON array that ``parse.api`` reads as a dump (item
   rejects are fine: the pipeline records them).  Otherwise nothing is written and the day fails
   with the reason; the other days go on.
 * An empty array is saved only for a day that is over (UTC); a day still in progress is left
@@ -41,10 +41,10 @@ from typing import Literal
 import httpx
 import tenacity
 
-from orchestration.contract import DumpRejected
-from orchestration.ingest import scan_raw_dir
-from orchestration.parsing import _name_date
-from orchestration.parsing_api import parse_api_dump
+from orchestration.load.ingest import scan_raw_dir
+from orchestration.parse.api import parse_api_dump
+from orchestration.parse.contract import DumpRejected
+from orchestration.parse.text import _name_date
 from orchestration.settings import Settings, SettingsError
 
 USER_AGENT = (

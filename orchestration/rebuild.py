@@ -23,8 +23,8 @@ from pathlib import Path
 import duckdb
 
 from orchestration.instance import POSTGRES_URL, install_instance_config
+from orchestration.load.warehouse import WarehouseError, check_writable, fsync_dir, writer_lock
 from orchestration.settings import Settings, SettingsError
-from orchestration.warehouse import WarehouseError, check_writable, fsync_dir, writer_lock
 
 
 def staging_dir(settings: Settings) -> Path:

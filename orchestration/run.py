@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import duckdb
 
-from orchestration import contract, progress
-from orchestration.ingest import DumpState, scan_raw_dir
+from orchestration import progress
 from orchestration.instance import install_instance_config
-from orchestration.serve import SCHEMA, server_label
+from orchestration.load.ingest import DumpState, scan_raw_dir
+from orchestration.load.serve import SCHEMA, server_label
+from orchestration.load.warehouse import WarehouseError, check_writable
+from orchestration.parse import contract
 from orchestration.settings import REPO_ROOT, Settings, SettingsError
-from orchestration.warehouse import WarehouseError, check_writable
 
 if TYPE_CHECKING:
     from orchestration.defs.schedules import RefreshPlan

@@ -40,7 +40,7 @@ class Settings:
     fetch_cron: str = "0 5 * * *"
     fetch_base_url: str = "https://huggingface.co"
     fetch_timeout_s: float = 30.0
-    # Carries a password: kept out of repr() and every message (see orchestration/serve.py).
+    # Carries a password: kept out of repr() and every message (see orchestration/load/serve.py).
     serve_url: str | None = field(default=None, repr=False)
 
     @classmethod

@@ -540,7 +540,7 @@ _ORGS = (
 )
 _OWNERS = ("aurora-lab", "vcl-group", "mlsys-uni", "kappa-research", "dfm-team", "lowrank")
 
-# Code sentences: each one expresses exactly its status under orchestration.code_links.
+# Code sentences: each one expresses exactly its status under orchestration.parse.code_links.
 _REPOSITORY_SENTENCES = (
     "Code is available at {url}.",
     "Our code and models are publicly available at {url}.",

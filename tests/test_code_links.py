@@ -1,4 +1,4 @@
-"""Tests for the URL extractor and code-status classifier in ``orchestration.code_links``.
+"""Tests for the URL extractor and code-status classifier in ``orchestration.parse.code_links``.
 
 The evaluation set ``tests/data/code_status_eval.csv`` is hand-written (made-up snippets, not
 copied from real abstracts); its per-status precision and recall must stay >= 0.9 so that a rule
@@ -13,8 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from orchestration.code_links import REPOSITORY_HOSTS, code_link_columns, is_repository_url
-from orchestration.contract import CODE_STATUSES
+from orchestration.parse.code_links import REPOSITORY_HOSTS, code_link_columns, is_repository_url
+from orchestration.parse.contract import CODE_STATUSES
 
 EVAL_CSV = Path(__file__).parent / "data" / "code_status_eval.csv"
 MIN_SCORE = 0.9

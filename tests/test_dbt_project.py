@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from orchestration.warehouse import connect
+from orchestration.load.warehouse import connect
 from tests.conftest import MARTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ import pytest
 
 from orchestration import fetch
 from orchestration.fetch import DailyPapersClient, FetchConfig, fetch_days, window
-from orchestration.parsing_api import parse_api_dump
+from orchestration.parse.api import parse_api_dump
 from orchestration.settings import Settings, SettingsError
 from tests.conftest import REPO_ROOT, Workspace
 from tests.fake_api import Answer, FakeApi, serve_api

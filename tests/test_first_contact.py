@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy.engine import URL
 
 from orchestration.defs.resources import PapersResource, failure_policy
+from orchestration.load.warehouse import connect
 from orchestration.run import failure_descriptions
-from orchestration.warehouse import connect
 from tests.conftest import MARTS, Workspace, duckdb_lock_held
 from tests.synthetic import Entry, SyntheticDump
 

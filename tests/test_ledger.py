@@ -15,10 +15,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from orchestration import contract
-from orchestration.ingest import dump_state
-from orchestration.parsing import DumpInput, ParsedDump, parse_dumps
-from orchestration.warehouse import Loaded, Quarantine, connect, load_dumps, loaded_versions
+from orchestration.load.ingest import dump_state
+from orchestration.load.warehouse import Loaded, Quarantine, connect, load_dumps, loaded_versions
+from orchestration.parse import contract
+from orchestration.parse.text import DumpInput, ParsedDump, parse_dumps
 from tests.synthetic import generate_dumps
 
 OLD = "0-old"

@@ -1,4 +1,4 @@
-"""Unit tests for orchestration.parsing on small made-up dumps."""
+"""Unit tests for orchestration.parse.text on small made-up dumps."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 
-from orchestration.contract import REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
-from orchestration.parsing import (
+from orchestration.parse.contract import REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
+from orchestration.parse.text import (
     MAX_DUMP_LINES,
     MAX_RAW_TEXT_CHARS,
     MAX_TITLE_CHARS,

@@ -1,4 +1,4 @@
-"""Tests for the API JSON dump parser ``orchestration.parsing_api``.
+"""Tests for the API JSON dump parser ``orchestration.parse.api``.
 
 Generated API dumps must parse back to exactly the generated entries; hostile, ill-typed and
 malformed input must give clean rows, item rejects or a whole-dump reject -- never a crash.
@@ -17,10 +17,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from orchestration import parsing_api
-from orchestration.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
-from orchestration.parsing import MAX_RAW_TEXT_CHARS, DumpInput, ParsedDump, paper_id_for, parse_dump
-from orchestration.parsing_api import parse_api_dump, parse_api_dumps
+from orchestration.parse import api
+from orchestration.parse.api import parse_api_dump, parse_api_dumps
+from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
+from orchestration.parse.text import MAX_RAW_TEXT_CHARS, DumpInput, ParsedDump, paper_id_for, parse_dump
 from tests.synthetic import ApiVariant, Entry, SyntheticDump, generate_dumps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -451,13 +451,13 @@ def test_bom_is_accepted() -> None:
 
 def test_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     data = dumps(item()).encode()
-    monkeypatch.setattr(parsing_api, "MAX_API_DUMP_BYTES", len(data) - 1)
+    monkeypatch.setattr(api, "MAX_API_DUMP_BYTES", len(data) - 1)
     assert rejected(data).reason == f"file too large ({len(data)} bytes > {len(data) - 1})"
 
 
 def test_too_many_values_are_rejected_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     dense = json.dumps([item(x=[0] * 400)])
-    monkeypatch.setattr(parsing_api, "MAX_JSON_TOKENS", 100)
+    monkeypatch.setattr(api, "MAX_JSON_TOKENS", 100)
     assert rejected(dense).reason.startswith("too many JSON values to decode within the memory budget (")
     assert parse(dumps(item())).sightings.height == 1  # small files are not even counted
 
@@ -534,7 +534,7 @@ def test_duplicate_papers_in_one_dump_are_both_kept() -> None:
 _LARGE_SCRIPT = textwrap.dedent(
     """
     import datetime as dt, json, resource, sys, time
-    from orchestration.parsing_api import parse_api_dump
+    from orchestration.parse.api import parse_api_dump
     from tests.synthetic import generate_dumps
 
     target = int(sys.argv[1])

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.ingest import scan_raw_dir
+from orchestration.load.ingest import scan_raw_dir
 from tests.conftest import REPO_ROOT, Workspace
 from tests.synthetic import Entry, RenderStyle, SyntheticDump, format_day, generate_dumps
 

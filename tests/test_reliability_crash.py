@@ -42,8 +42,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.ingest import sha256_file
-from orchestration.warehouse import connect, publish_snapshot, snapshot_state
+from orchestration.load.ingest import sha256_file
+from orchestration.load.warehouse import connect, publish_snapshot, snapshot_state
 from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
 from tests.synthetic import SyntheticDump, generate_dumps, write_dumps
 
@@ -64,7 +64,7 @@ import runpy
 from dagster_dbt import DbtCliResource
 
 import orchestration.defs.dbt as dbt_defs
-import orchestration.ingest as ingest
+import orchestration.load.ingest as ingest
 
 FD = int(os.environ["CRASH_PHASE_FD"])
 
@@ -332,7 +332,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestration.warehouse import connect, publish_snapshot
+from orchestration.load.warehouse import connect, publish_snapshot
 
 copy = shutil.copyfile
 

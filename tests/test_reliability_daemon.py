@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from orchestration.load.warehouse import writer_lock
 from orchestration.settings import Settings
-from orchestration.warehouse import writer_lock
 from tests.conftest import Workspace
 from tests.dagster_dev import RUN_DONE, DagsterDev, dagster_dev
 from tests.reruns_ui import LOCATION

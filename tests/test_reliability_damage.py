@@ -24,8 +24,8 @@ import pytest
 from orchestration.definitions import defs, ingest_job
 from orchestration.defs.ingestion import ingest_request
 from orchestration.defs.resources import PapersResource, failure_policy
+from orchestration.load.warehouse import connect
 from orchestration.run import failure_descriptions
-from orchestration.warehouse import connect
 from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
 from tests.synthetic import generate_dumps, write_dumps
 

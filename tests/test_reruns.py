@@ -17,8 +17,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration import contract
 from orchestration.defs.ingestion import SIGHTINGS_KEY
+from orchestration.parse import contract
 from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
 from tests.synthetic import generate_dumps, write_dumps
 
@@ -27,8 +27,8 @@ OLD_PARSER = r"""
 import dataclasses
 import runpy
 import polars as pl
-import orchestration.contract as contract
-import orchestration.ingest as ingest
+import orchestration.parse.contract as contract
+import orchestration.load.ingest as ingest
 
 contract.PARSER_VERSION = "0-old"
 parse_batch = ingest.parse_batch

@@ -15,9 +15,9 @@ from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import plan_refresh, plan_rerun
-from orchestration.parsing import DumpInput, parse_dumps
+from orchestration.load.warehouse import connect, load_dumps, publish_snapshot, record_build
+from orchestration.parse.text import DumpInput, parse_dumps
 from orchestration.settings import Settings
-from orchestration.warehouse import connect, load_dumps, publish_snapshot, record_build
 from tests.conftest import Workspace
 from tests.synthetic import generate_dumps, write_dumps
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.ingest import ingest, scan_raw_dir
+from orchestration.load.ingest import ingest, scan_raw_dir
 from tests.conftest import REPO_ROOT, Workspace
 from tests.synthetic import Entry, SyntheticDump, generate_dumps, write_dumps
 

@@ -20,13 +20,13 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
-from orchestration import contract
 from orchestration.definitions import defs
 from orchestration.defs.dbt import project_digest
 from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.resources import PapersResource
-from orchestration.parsing import DumpInput, parse_dumps
-from orchestration.warehouse import connect, load_dumps, publish_snapshot, record_build
+from orchestration.load.warehouse import connect, load_dumps, publish_snapshot, record_build
+from orchestration.parse import contract
+from orchestration.parse.text import DumpInput, parse_dumps
 from tests.conftest import Workspace
 from tests.synthetic import generate_dumps, write_dumps
 

@@ -22,8 +22,8 @@ from orchestration.definitions import defs, ingest_job
 from orchestration.defs.ingestion import CHECK_GIVEN_UP, given_up_dumps
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import Cursor, follow_runs
+from orchestration.load.warehouse import connect
 from orchestration.settings import Settings
-from orchestration.warehouse import connect
 from tests.conftest import Workspace, duckdb_lock_held
 from tests.synthetic import generate_dumps, write_dumps
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from orchestration.code_links import code_link_columns, is_repository_url
-from orchestration.contract import CODE_STATUSES
+from orchestration.parse.code_links import code_link_columns, is_repository_url
+from orchestration.parse.contract import CODE_STATUSES
 from tests.synthetic import (
     HOSTILE_TITLES,
     ApiVariant,

@@ -24,7 +24,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from orchestration.serve import HASHES, READER_ROLE, SCHEMA, publish_marts, served_build, snapshot_build
+from orchestration.load.serve import HASHES, READER_ROLE, SCHEMA, publish_marts, served_build, snapshot_build
 from tests.conftest import MARTS, REPO_ROOT, Workspace
 from tests.dagster_dev import free_port
 from tests.postgres import Postgres, duckdb_marts, new_password, postgres_server, served_marts
@@ -239,7 +239,7 @@ def test_readers_polling_through_publishes_see_whole_copies(
     assert served_marts(url) == duckdb_marts(snapshots[-1])
 
 
-PUBLISH_SCRIPT = "import sys; from pathlib import Path; from orchestration.serve import publish_marts;"
+PUBLISH_SCRIPT = "import sys; from pathlib import Path; from orchestration.load.serve import publish_marts;"
 PUBLISH_SCRIPT += " publish_marts(Path(sys.argv[1]), sys.argv[2])"
 
 

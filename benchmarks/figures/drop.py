@@ -57,7 +57,7 @@ def serves(port: int) -> bool:
 
 def figure_drop(scale: Scale, base: Space, drops: Sequence[Path], work: Path) -> dict[str, Any]:
     """Write a dump into the raw folder of a running ``dagster dev``; time until the snapshot has it."""
-    from orchestration.parsing import parse_dump
+    from orchestration.parse.text import parse_dump
 
     space = base.clone(work / "dev")
     space.warm_up(work / "dev_warm_up.log")

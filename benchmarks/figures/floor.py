@@ -45,10 +45,10 @@ def child_floor(listing: str, manifest_path: str, out_dir: str) -> dict[str, Any
     """Child: the floor itself, timed phase by phase."""
     import polars as pl
 
-    from orchestration.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
-    from orchestration.ingest import parse_batch
-    from orchestration.parsing import DumpInput
-    from orchestration.warehouse import connect
+    from orchestration.load.ingest import parse_batch
+    from orchestration.load.warehouse import connect
+    from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
+    from orchestration.parse.text import DumpInput
 
     paths = [Path(line) for line in Path(listing).read_text().splitlines()]
     folder = Path(out_dir)

@@ -38,7 +38,7 @@ def child_per_file() -> dict[str, Any]:
 
     from orchestration.definitions import defs, ingest_job
     from orchestration.defs.ingestion import DUMPS_NAME
-    from orchestration.ingest import scan_raw_dir
+    from orchestration.load.ingest import scan_raw_dir
     from orchestration.settings import Settings
 
     settings = Settings.from_env()

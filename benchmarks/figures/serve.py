@@ -2,7 +2,7 @@
 
 - the ten-year backfill with Dagster's instance on SQLite and on PostgreSQL (``DAGSTER_POSTGRES_URL``),
   alternating;
-- publishing the ten-year marts to PostgreSQL (``orchestration.serve.publish_marts``): the first publish,
+- publishing the ten-year marts to PostgreSQL (``orchestration.load.serve.publish_marts``): the first publish,
   which copies everything, and a publish with nothing changed (hashing every row, writing none);
 - the daily increment on the ten-year warehouse with and without ``PAPERS_SERVE_URL``, alternating;
 - each README query that runs on both, on the served marts and on the DuckDB snapshot.
@@ -23,7 +23,7 @@ from benchmarks.harness import Scale, Space, log, median
 def figure_serve(scale: Scale, dumps: Sequence[Path], big: Space, new_dump: Path, work: Path) -> dict[str, Any]:
     import psycopg
 
-    from orchestration.serve import publish_marts
+    from orchestration.load.serve import publish_marts
     from tests.postgres import postgres_server, server_binaries
 
     if server_binaries() is None:

@@ -8,12 +8,13 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration import contract, progress
+from orchestration import progress
 from orchestration.defs.fetching import FETCH_KEY
 from orchestration.defs.resources import PapersResource, failure_policy
-from orchestration.ingest import IngestReport, ingest, sha256_file
+from orchestration.load.ingest import IngestReport, ingest, sha256_file
+from orchestration.load.warehouse import Loaded, check_intact, connect, loaded_versions, writer_lock
+from orchestration.parse import contract
 from orchestration.settings import Settings
-from orchestration.warehouse import Loaded, check_intact, connect, loaded_versions, writer_lock
 
 DUMPS_NAME = "dumps"
 DUMPS = dg.DynamicPartitionsDefinition(name=DUMPS_NAME)

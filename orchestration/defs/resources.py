@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.load.warehouse import WarehouseError, damaged, disk_full, is_damage, is_disk_full, is_transient
 from orchestration.settings import Settings, SettingsError
-from orchestration.warehouse import WarehouseError, damaged, disk_full, is_damage, is_disk_full, is_transient
 
 
 class PapersResource(dg.ConfigurableResource["PapersResource"]):

@@ -12,9 +12,9 @@ from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import INGEST_JOB_NAME
 from orchestration.defs.serving import SERVED_KEY, served_copy_is_behind
-from orchestration.ingest import DumpState, dump_state, scan_raw_dir, sha256_file
+from orchestration.load.ingest import DumpState, dump_state, scan_raw_dir, sha256_file
+from orchestration.load.warehouse import WarehouseError, snapshot_state
 from orchestration.settings import Settings, SettingsError
-from orchestration.warehouse import WarehouseError, snapshot_state
 
 REGISTER_ATTEMPTS = 5
 BUILD_KEYS = [*dbt_models.keys, warehouse_snapshot.key, warehouse_report.key]

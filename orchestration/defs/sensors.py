@@ -24,7 +24,6 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration import contract
 from orchestration.defs.ingestion import (
     DUMPS,
     SKIP_LOADED_TAG,
@@ -34,9 +33,10 @@ from orchestration.defs.ingestion import (
     still_given_up,
 )
 from orchestration.defs.resources import PapersResource
-from orchestration.ingest import dump_state, scan_raw_dir, sha256_file
+from orchestration.load.ingest import dump_state, scan_raw_dir, sha256_file
+from orchestration.load.warehouse import Loaded, WarehouseError, snapshot_state
+from orchestration.parse import contract
 from orchestration.settings import Settings, SettingsError
-from orchestration.warehouse import Loaded, WarehouseError, snapshot_state
 
 INGEST_JOB_NAME = "ingest_job"
 FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)

@@ -4,7 +4,7 @@ import dagster as dg
 
 from orchestration.defs.dbt import FOLLOW_RERUNS, warehouse_snapshot
 from orchestration.defs.resources import PapersResource
-from orchestration.serve import READER_ROLE, SCHEMA, ServeError, publish_marts, served_build, snapshot_build
+from orchestration.load.serve import READER_ROLE, SCHEMA, ServeError, publish_marts, served_build, snapshot_build
 from orchestration.settings import Settings
 
 SERVED_KEY = dg.AssetKey("served_marts")
@@ -17,7 +17,7 @@ SERVED_KEY = dg.AssetKey("served_marts")
     kinds={"postgres"},
     automation_condition=FOLLOW_RERUNS,
     description=f"The marts served from PostgreSQL (PAPERS_SERVE_URL), schema {SCHEMA}, readable by the role"
-    f" {READER_ROLE}; brought up to date in one transaction after every build (see orchestration/serve.py).",
+    f" {READER_ROLE}; brought up to date in one transaction after every build (see orchestration/load/serve.py).",
 )
 def served_marts(context: dg.AssetExecutionContext, papers: PapersResource) -> dg.MaterializeResult[None]:
     settings = papers.settings()

@@ -103,9 +103,9 @@ from typing import Any
 
 import polars as pl
 
-from orchestration.code_links import code_link_columns, is_repository_url
-from orchestration.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
-from orchestration.parsing import (
+from orchestration.parse.code_links import code_link_columns, is_repository_url
+from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
+from orchestration.parse.text import (
     MAX_ABSTRACT_CHARS,
     MAX_RAW_TEXT_CHARS,
     MAX_TITLE_CHARS,

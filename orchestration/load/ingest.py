@@ -17,11 +17,11 @@ from typing import Literal
 
 import duckdb
 
-from orchestration import contract
-from orchestration.contract import DumpRejected
-from orchestration.parsing import DumpInput, ParsedDump, parse_dumps
-from orchestration.parsing_api import parse_api_dumps
-from orchestration.warehouse import Loaded, LoadOutcome, Quarantine, connect, load_dumps, writer_lock
+from orchestration.load.warehouse import Loaded, LoadOutcome, Quarantine, connect, load_dumps, writer_lock
+from orchestration.parse import contract
+from orchestration.parse.api import parse_api_dumps
+from orchestration.parse.contract import DumpRejected
+from orchestration.parse.text import DumpInput, ParsedDump, parse_dumps
 
 DUMP_SUFFIXES = (".txt", ".json")
 API_SUFFIX = ".json"

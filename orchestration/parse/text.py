@@ -110,8 +110,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from orchestration.code_links import code_link_columns
-from orchestration.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
+from orchestration.parse.code_links import code_link_columns
+from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 
 __all__ = [
     "MAX_ABSTRACT_CHARS",
