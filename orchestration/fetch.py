@@ -43,8 +43,8 @@ import tenacity
 
 from orchestration.load.ingest import scan_raw_dir
 from orchestration.parse.api import parse_api_dump
+from orchestration.parse.common import name_date
 from orchestration.parse.contract import DumpRejected
-from orchestration.parse.text import _name_date
 from orchestration.settings import Settings, SettingsError
 
 USER_AGENT = (
@@ -220,7 +220,7 @@ def dumps_by_day(raw_dir: Path) -> dict[dt.date, str]:
     """Each day that a dump in the raw folder is dated by its name, and that dump's name."""
     found: dict[dt.date, str] = {}
     for raw_file in scan_raw_dir(raw_dir).files:
-        day = _name_date(raw_file.name)
+        day = name_date(raw_file.name)
         if day is not None:
             found.setdefault(day, raw_file.name)
     return found

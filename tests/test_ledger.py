@@ -18,7 +18,8 @@ import pytest
 from orchestration.load.ingest import dump_state
 from orchestration.load.warehouse import Loaded, Quarantine, connect, load_dumps, loaded_versions
 from orchestration.parse import contract
-from orchestration.parse.text import DumpInput, ParsedDump, parse_dumps
+from orchestration.parse.common import DumpInput, ParsedDump
+from orchestration.parse.text import parse_dumps
 from tests.synthetic import generate_dumps
 
 OLD = "0-old"

@@ -9,18 +9,16 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 
-from orchestration.parse.contract import REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
-from orchestration.parse.text import (
-    MAX_DUMP_LINES,
+from orchestration.parse.common import (
     MAX_RAW_TEXT_CHARS,
     MAX_TITLE_CHARS,
     DumpInput,
     ParsedDump,
     normalise_title,
     paper_id_for,
-    parse_dump,
-    parse_dumps,
 )
+from orchestration.parse.contract import REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
+from orchestration.parse.text import MAX_DUMP_LINES, parse_dump, parse_dumps
 
 MTIME = dt.datetime(2026, 4, 20, 12, 0, tzinfo=dt.UTC)
 

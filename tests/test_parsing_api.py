@@ -19,8 +19,9 @@ import pytest
 
 from orchestration.parse import api
 from orchestration.parse.api import parse_api_dump, parse_api_dumps
+from orchestration.parse.common import MAX_RAW_TEXT_CHARS, DumpInput, ParsedDump, paper_id_for
 from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
-from orchestration.parse.text import MAX_RAW_TEXT_CHARS, DumpInput, ParsedDump, paper_id_for, parse_dump
+from orchestration.parse.text import parse_dump
 from tests.synthetic import ApiVariant, Entry, SyntheticDump, generate_dumps
 
 REPO = Path(__file__).resolve().parents[1]

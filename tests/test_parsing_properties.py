@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestration.parse.text import normalise_title, paper_id_for, parse_dump
+from orchestration.parse.common import normalise_title, paper_id_for
+from orchestration.parse.text import parse_dump
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

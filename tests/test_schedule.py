@@ -16,7 +16,8 @@ from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import plan_refresh, plan_rerun
 from orchestration.load.warehouse import connect, load_dumps, publish_snapshot, record_build
-from orchestration.parse.text import DumpInput, parse_dumps
+from orchestration.parse.common import DumpInput
+from orchestration.parse.text import parse_dumps
 from orchestration.settings import Settings
 from tests.conftest import Workspace
 from tests.synthetic import generate_dumps, write_dumps

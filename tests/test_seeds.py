@@ -13,8 +13,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from orchestration.parse.common import DumpInput, ParsedDump, paper_id_for
 from orchestration.parse.contract import SIGHTINGS_SCHEMA
-from orchestration.parse.text import DumpInput, ParsedDump, paper_id_for, parse_dump, parse_dumps
+from orchestration.parse.text import parse_dump, parse_dumps
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 MTIME = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)

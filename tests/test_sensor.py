@@ -26,7 +26,8 @@ from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.resources import PapersResource
 from orchestration.load.warehouse import connect, load_dumps, publish_snapshot, record_build
 from orchestration.parse import contract
-from orchestration.parse.text import DumpInput, parse_dumps
+from orchestration.parse.common import DumpInput
+from orchestration.parse.text import parse_dumps
 from tests.conftest import Workspace
 from tests.synthetic import generate_dumps, write_dumps
 

@@ -47,8 +47,8 @@ def child_floor(listing: str, manifest_path: str, out_dir: str) -> dict[str, Any
 
     from orchestration.load.ingest import parse_batch
     from orchestration.load.warehouse import connect
+    from orchestration.parse.common import DumpInput
     from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
-    from orchestration.parse.text import DumpInput
 
     paths = [Path(line) for line in Path(listing).read_text().splitlines()]
     folder = Path(out_dir)

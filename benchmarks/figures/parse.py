@@ -18,7 +18,8 @@ def figure_parse(scale: Scale, dumps: Sequence[Path], work: Path) -> dict[str, A
     import polars as pl
 
     from benchmarks import baseline_parser
-    from orchestration.parse.text import DumpInput, parse_dumps
+    from orchestration.parse.common import DumpInput
+    from orchestration.parse.text import parse_dumps
 
     # Whole corpus, Polars only, in a child process: throughput and peak RSS.
     listing = work / "parse_files.txt"
@@ -106,7 +107,8 @@ def figure_parse(scale: Scale, dumps: Sequence[Path], work: Path) -> dict[str, A
 
 def child_parse(listing: str) -> dict[str, Any]:
     """Child: parse every listed file in ingest-sized batches; time ``parse_dumps`` only."""
-    from orchestration.parse.text import DumpInput, parse_dumps
+    from orchestration.parse.common import DumpInput
+    from orchestration.parse.text import parse_dumps
 
     paths = [Path(line) for line in Path(listing).read_text().splitlines()]
     modified_at = dt.datetime.now(dt.UTC)

@@ -20,8 +20,9 @@ import duckdb
 from orchestration.load.warehouse import Loaded, LoadOutcome, Quarantine, connect, load_dumps, writer_lock
 from orchestration.parse import contract
 from orchestration.parse.api import parse_api_dumps
+from orchestration.parse.common import DumpInput, ParsedDump
 from orchestration.parse.contract import DumpRejected
-from orchestration.parse.text import DumpInput, ParsedDump, parse_dumps
+from orchestration.parse.text import parse_dumps
 
 DUMP_SUFFIXES = (".txt", ".json")
 API_SUFFIX = ".json"

@@ -31,8 +31,8 @@ import duckdb
 import polars as pl
 
 from orchestration.parse import contract
+from orchestration.parse.common import ParsedDump
 from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
-from orchestration.parse.text import ParsedDump
 from orchestration.settings import snapshot_path
 
 # Files are written in a storage format that the DuckDB CLI from PyPI (``make sql``)

@@ -94,7 +94,6 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import hashlib
 import json
 import math
 import re
@@ -104,16 +103,17 @@ from typing import Any
 import polars as pl
 
 from orchestration.parse.code_links import code_link_columns, is_repository_url
-from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
-from orchestration.parse.text import (
+from orchestration.parse.common import (
     MAX_ABSTRACT_CHARS,
     MAX_RAW_TEXT_CHARS,
     MAX_TITLE_CHARS,
     DumpInput,
     ParsedDump,
-    _name_date,
-    _paper_ids,
+    by_file,
+    dump_identity,
+    paper_ids,
 )
+from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 
 __all__ = [
     "ARXIV_ID_PATTERN",
@@ -218,15 +218,14 @@ def parse_api_dumps(inputs: Sequence[DumpInput]) -> tuple[list[ParsedDump], list
     frames: list[pl.DataFrame] = []
     files: dict[int, tuple[str, dt.date | None]] = {}
     for index, item in enumerate(inputs):
-        if item.modified_at.tzinfo is None:
-            raise ValueError(f"{item.dump_file}: modified_at must be timezone-aware")
+        identity = dump_identity(item)
         try:
             items = _read_items(item.data, item.dump_file)
         except DumpRejected as error:
             rejected[index] = error
             continue
         frames.append(items.with_columns(pl.lit(index, dtype=pl.Int32).alias("file")))
-        files[index] = (hashlib.sha256(item.data).hexdigest(), _name_date(item.dump_file))
+        files[index] = identity
     parsed: dict[int, ParsedDump] = {}
     if frames:
         batch = pl.concat([frame.select(_ITEMS_SCHEMA.names()) for frame in frames])
@@ -513,7 +512,7 @@ def _parse_batch(
         pl.when(pl.col("github").str.len_chars() <= MAX_URL_CHARS).then(_github_url("github")).alias("github"),
     )
     titles = items.get_column("title").drop_nulls().unique()
-    ids = _paper_ids(titles).rename({"text": "title"})
+    ids = paper_ids(titles).rename({"text": "title"})
     title_chars = pl.col("title").str.len_chars()
     abstract_chars = pl.col("abstract").str.len_chars()
     reason = (
@@ -618,14 +617,14 @@ def _assemble(
     """Split the batch frames per file and decide which dumps are rejected whole."""
     parsed: dict[int, ParsedDump] = {}
     rejected: dict[int, DumpRejected] = {}
-    sightings_by_file = sightings.partition_by("file", as_dict=True, include_key=False)
-    authors_by_file = authors.partition_by("file", as_dict=True, include_key=False)
-    rejects_by_file = rejects.partition_by("file", as_dict=True, include_key=False)
+    sightings_by_file = by_file(sightings)
+    authors_by_file = by_file(authors)
+    rejects_by_file = by_file(rejects)
     for row in meta.iter_rows(named=True):
         index: int = row["file"]
         dump_file: str = row["dump_file"]
-        found = sightings_by_file.get((index,))
-        bad = rejects_by_file.get((index,))
+        found = sightings_by_file.get(index)
+        bad = rejects_by_file.get(index)
         if found is None and bad is None:  # an empty array: a day with no papers
             found = pl.DataFrame(schema=SIGHTINGS_SCHEMA)
         if found is None:
@@ -646,7 +645,7 @@ def _assemble(
             size_bytes=len(data),
             sightings=found,
             rejects=_reject_rows(bad, data, row["dump_id"], dump_file),
-            authors=authors_by_file.get((index,), pl.DataFrame(schema=AUTHORS_SCHEMA)),
+            authors=authors_by_file.get(index, pl.DataFrame(schema=AUTHORS_SCHEMA)),
         )
     return parsed, rejected
 

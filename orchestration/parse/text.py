@@ -102,42 +102,30 @@ no SHA-256, and using the same Python function guarantees ``paper_id == paper_id
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import polars as pl
 
 from orchestration.parse.code_links import code_link_columns
-from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
+from orchestration.parse.common import (
+    MAX_ABSTRACT_CHARS,
+    MAX_RAW_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+    DumpInput,
+    ParsedDump,
+    by_file,
+    dump_identity,
+    paper_ids,
+)
+from orchestration.parse.contract import REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 
-__all__ = [
-    "MAX_ABSTRACT_CHARS",
-    "MAX_DUMP_LINES",
-    "MAX_PARAGRAPH_LINES",
-    "MAX_RAW_TEXT_CHARS",
-    "MAX_TITLE_CHARS",
-    "DumpInput",
-    "ParsedDump",
-    "normalise_title",
-    "paper_id_for",
-    "parse_dump",
-    "parse_dumps",
-]
+__all__ = ["MAX_DUMP_LINES", "MAX_PARAGRAPH_LINES", "parse_dump", "parse_dumps"]
 
-MAX_TITLE_CHARS = 300
-"""A title is one line of at most this many characters (after whitespace collapsing)."""
-MAX_ABSTRACT_CHARS = 10_000
-"""Longer paragraphs are neither titles nor abstracts."""
 MAX_PARAGRAPH_LINES = 200
 """Paragraphs with more lines are neither titles nor abstracts."""
 MAX_DUMP_LINES = 2_000_000
 """Dumps with more lines are rejected whole: per-line bookkeeping is ~100 bytes (real pages
 have a few hundred lines), so this bounds the pipeline's memory on hostile input."""
-MAX_RAW_TEXT_CHARS = 2_000
-"""``raw_text`` of a reject is cut to this many characters (plus an ellipsis marker)."""
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBER = {name: number for number, name in enumerate(_MONTHS, start=1)}
@@ -147,8 +135,6 @@ _META_DATE_RE = rf"^{_MON} (?<day>\d{{1,2}})(?:, (?<year>\d{{4}}))?(?: (?<upvote
 _AUTHORS_RE = r"^• (\d{1,9}) authors?$"
 _ORG_RE = r"^[^\s•·]\S*(?: .+)?$"
 
-_NAME_DATE_RE = re.compile(r"(?<![A-Za-z0-9])(\d{4})(?:-(\d{2})-(\d{2})|(\d{2})(\d{2}))(?![A-Za-z0-9])")
-_NON_ALNUM_RE = re.compile(r"[\W_]+")
 
 # Paragraph classes and roles (small ints keep the columnar pairing cheap).
 _SHORT, _TEXT, _HUGE, _META, _BADMETA = 1, 2, 3, 4, 5
@@ -169,40 +155,6 @@ _FILES_SCHEMA = pl.Schema(
 # --- public API -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ParsedDump:
-    """One readable dump: its sightings and the pieces of it that could not be read."""
-
-    dump_id: str
-    dump_file: str
-    dump_date: dt.date
-    size_bytes: int
-    sightings: pl.DataFrame  # SIGHTINGS_SCHEMA
-    rejects: pl.DataFrame  # REJECTS_SCHEMA
-    # Author names, in order (AUTHORS_SCHEMA); only API dumps carry them.
-    authors: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=AUTHORS_SCHEMA))
-
-
-@dataclass(frozen=True)
-class DumpInput:
-    """The bytes of one dump, its path relative to the raw folder, and its mtime (UTC)."""
-
-    data: bytes
-    dump_file: str
-    modified_at: dt.datetime  # tz-aware UTC
-
-
-def normalise_title(title: str) -> str:
-    """NFKC, casefold, each run of non-alphanumerics (``_`` included) -> one space, strip."""
-    folded = unicodedata.normalize("NFKC", title).casefold()
-    return _NON_ALNUM_RE.sub(" ", folded).strip()
-
-
-def paper_id_for(title: str) -> str:
-    """First 16 hex digits of the SHA-256 of the normalised title."""
-    return hashlib.sha256(normalise_title(title).encode("utf-8")).hexdigest()[:16]
-
-
 def parse_dump(data: bytes, dump_file: str, *, modified_at: dt.datetime) -> ParsedDump:
     """Parse one dump; raise ``DumpRejected`` if the whole dump is unreadable."""
     parsed, rejected = parse_dumps([DumpInput(data, dump_file, modified_at)])
@@ -219,17 +171,16 @@ def parse_dumps(inputs: Sequence[DumpInput]) -> tuple[list[ParsedDump], list[Dum
     rejected: dict[int, DumpRejected] = {}
     columns: dict[str, list[object]] = {name: [] for name in _FILES_SCHEMA}
     for index, item in enumerate(inputs):
-        if item.modified_at.tzinfo is None:
-            raise ValueError(f"{item.dump_file}: modified_at must be timezone-aware")
+        dump_id, dated = dump_identity(item)
         text, reason = _decode(item.data)
         if text is None:
             rejected[index] = DumpRejected(item.dump_file, reason)
             continue
         columns["file"].append(index)
-        columns["dump_id"].append(hashlib.sha256(item.data).hexdigest())
+        columns["dump_id"].append(dump_id)
         columns["dump_file"].append(item.dump_file)
         columns["text"].append(text)
-        columns["name_date"].append(_name_date(item.dump_file))
+        columns["name_date"].append(dated)
         columns["modified_on"].append(item.modified_at.astimezone(dt.UTC).date())
     files = pl.DataFrame(
         {name: pl.Series(name, columns.pop(name), dtype=dtype) for name, dtype in _FILES_SCHEMA.items()}
@@ -266,41 +217,6 @@ def _decode(data: bytes) -> tuple[str | None, str]:
     return text, ""
 
 
-def _name_date(dump_file: str) -> dt.date | None:
-    found: dt.date | None = None
-    for match in _NAME_DATE_RE.finditer(dump_file):
-        year, month, day = match.group(1), match.group(2) or match.group(4), match.group(3)
-        day = day or match.group(5)
-        try:
-            found = dt.date(int(year), int(month), int(day))
-        except ValueError:
-            continue
-    return found
-
-
-def _paper_ids(titles: pl.Series) -> pl.DataFrame:
-    """``paper_id`` and emptiness of the normalised title, per distinct title.
-
-    ASCII titles are normalised by Polars (NFKC is the identity on ASCII and casefold is
-    lowercasing, so this is exactly ``normalise_title``); the rare others go through
-    ``normalise_title`` itself.  Hashing is Python's: Polars has no SHA-256.
-    """
-    ascii_only = titles.str.len_bytes() == titles.str.len_chars().cast(pl.UInt32)
-    fast = titles.str.to_lowercase().str.replace_all(r"[^a-z0-9]+", " ").str.strip_chars(" ")
-    slow = titles.filter(~ascii_only)
-    slow_normalised = pl.Series([normalise_title(title) for title in slow], dtype=pl.String)
-    normalised = fast.scatter((~ascii_only).arg_true(), slow_normalised) if slow.len() else fast
-    digests = [hashlib.sha256(value.encode("utf-8")).hexdigest()[:16] for value in normalised]
-    return pl.DataFrame(
-        {
-            "text": titles,
-            "paper_id": pl.Series(digests, dtype=pl.String),
-            "title_empty": normalised == "",
-        },
-        schema={"text": pl.String, "paper_id": pl.String, "title_empty": pl.Boolean},
-    )
-
-
 # --- the vectorised pipeline ------------------------------------------------------------------
 
 
@@ -314,7 +230,7 @@ def _parse_batch(
     readable = dumps.filter(pl.col("dump_date").is_not_null())
     body = _classified_body(paragraphs.lazy(), readable.lazy()).collect()
 
-    ids = _paper_ids(body.filter(pl.col("role") == _TITLE).get_column("text").unique())
+    ids = paper_ids(body.filter(pl.col("role") == _TITLE).get_column("text").unique())
     entries = _entries(body.lazy(), ids.lazy()).collect()
 
     meta = readable.lazy().select("file", "dump_id", "dump_file", "dump_date")
@@ -338,15 +254,15 @@ def _parse_batch(
     parsed: dict[int, ParsedDump] = {}
     rejected: dict[int, DumpRejected] = {}
     no_rejects = pl.DataFrame(schema=REJECTS_SCHEMA)
-    by_file = sightings.partition_by("file", as_dict=True, include_key=False)
-    rejects_by_file = rejects.partition_by("file", as_dict=True, include_key=False)
+    sightings_by_file = by_file(sightings)
+    rejects_by_file = by_file(rejects)
     for row in dumps.iter_rows(named=True):
         index: int = row["file"]
         name: str = row["dump_file"]
         reason = row["reason"]
-        found = by_file.get((index,))
+        found = sightings_by_file.get(index)
         if reason is None and found is None:
-            pieces = rejects_by_file.get((index,))
+            pieces = rejects_by_file.get(index)
             n_rejects = 0 if pieces is None else pieces.height
             reason = "no entries found" + (f" ({n_rejects} unreadable pieces)" if n_rejects else "")
         if reason is not None or found is None:
@@ -358,7 +274,7 @@ def _parse_batch(
             dump_date=row["dump_date"],
             size_bytes=len(inputs[index].data),
             sightings=found,
-            rejects=rejects_by_file.get((index,), no_rejects).clone(),
+            rejects=rejects_by_file.get(index, no_rejects).clone(),
         )
     return parsed, rejected
 
