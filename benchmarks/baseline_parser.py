@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from orchestration.parse import code_links as cl
 from orchestration.parse.common import MAX_ABSTRACT_CHARS, MAX_RAW_TEXT_CHARS, MAX_TITLE_CHARS
-from orchestration.parse.text import MAX_PARAGRAPH_LINES
+from orchestration.parse.text_layout import MAX_PARAGRAPH_LINES
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBER = {name: number for number, name in enumerate(_MONTHS, start=1)}
