@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from orchestration.parse import api
+from orchestration.parse import api_decode
 from orchestration.parse.api import parse_api_dump, parse_api_dumps
 from orchestration.parse.common import MAX_RAW_TEXT_CHARS, DumpInput, ParsedDump, paper_id_for
 from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
@@ -452,13 +452,13 @@ def test_bom_is_accepted() -> None:
 
 def test_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     data = dumps(item()).encode()
-    monkeypatch.setattr(api, "MAX_API_DUMP_BYTES", len(data) - 1)
+    monkeypatch.setattr(api_decode, "MAX_API_DUMP_BYTES", len(data) - 1)
     assert rejected(data).reason == f"file too large ({len(data)} bytes > {len(data) - 1})"
 
 
 def test_too_many_values_are_rejected_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     dense = json.dumps([item(x=[0] * 400)])
-    monkeypatch.setattr(api, "MAX_JSON_TOKENS", 100)
+    monkeypatch.setattr(api_decode, "MAX_JSON_TOKENS", 100)
     assert rejected(dense).reason.startswith("too many JSON values to decode within the memory budget (")
     assert parse(dumps(item())).sightings.height == 1  # small files are not even counted
 
