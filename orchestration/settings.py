@@ -66,7 +66,7 @@ class Settings:
 
     @property
     def read_snapshot(self) -> Path:
-        """The read-only copy analysts query; see ``warehouse.publish_snapshot``."""
+        """The read-only copy analysts query; see ``load.snapshot.publish_snapshot``."""
         return snapshot_path(self.warehouse)
 
     @property

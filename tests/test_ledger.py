@@ -16,7 +16,8 @@ import polars as pl
 import pytest
 
 from orchestration.load.ingest import dump_state
-from orchestration.load.warehouse import Loaded, Quarantine, connect, load_dumps, loaded_versions
+from orchestration.load.ledger import Loaded, Quarantine, load_dumps, loaded_versions
+from orchestration.load.warehouse import connect
 from orchestration.parse import contract
 from orchestration.parse.common import DumpInput, ParsedDump
 from orchestration.parse.text import parse_dumps

@@ -43,7 +43,8 @@ import duckdb
 import pytest
 
 from orchestration.load.ingest import sha256_file
-from orchestration.load.warehouse import connect, publish_snapshot, snapshot_state
+from orchestration.load.snapshot import publish_snapshot, snapshot_state
+from orchestration.load.warehouse import connect
 from tests.conftest import REPO_ROOT, Workspace, new_workspace, table_contents
 from tests.synthetic import SyntheticDump, generate_dumps, write_dumps
 
@@ -332,7 +333,9 @@ import sys
 import time
 from pathlib import Path
 
-from orchestration.load.warehouse import connect, publish_snapshot
+from orchestration.load.warehouse import connect
+
+from orchestration.load.snapshot import publish_snapshot
 
 copy = shutil.copyfile
 

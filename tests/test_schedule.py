@@ -15,7 +15,9 @@ from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.schedules import plan_refresh, plan_rerun
-from orchestration.load.warehouse import connect, load_dumps, publish_snapshot, record_build
+from orchestration.load.ledger import load_dumps
+from orchestration.load.snapshot import publish_snapshot, record_build
+from orchestration.load.warehouse import connect
 from orchestration.parse.common import DumpInput
 from orchestration.parse.text import parse_dumps
 from orchestration.settings import Settings

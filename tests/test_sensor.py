@@ -24,7 +24,9 @@ from orchestration.definitions import defs
 from orchestration.defs.dbt import project_digest
 from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.resources import PapersResource
-from orchestration.load.warehouse import connect, load_dumps, publish_snapshot, record_build
+from orchestration.load.ledger import load_dumps
+from orchestration.load.snapshot import publish_snapshot, record_build
+from orchestration.load.warehouse import connect
 from orchestration.parse import contract
 from orchestration.parse.common import DumpInput
 from orchestration.parse.text import parse_dumps

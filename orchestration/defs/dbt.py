@@ -16,7 +16,8 @@ from packaging import version
 from orchestration import progress
 from orchestration.defs.ingestion import SIGHTINGS_KEY, WRITTEN_WITH_SIGHTINGS
 from orchestration.defs.resources import PapersResource, failure_policy
-from orchestration.load.warehouse import connect, publish_snapshot, record_build, writer_lock
+from orchestration.load.snapshot import publish_snapshot, record_build
+from orchestration.load.warehouse import connect, writer_lock
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
 RATES_MODEL = "code_release_rates"

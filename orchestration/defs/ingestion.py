@@ -12,7 +12,8 @@ from orchestration import progress
 from orchestration.defs.fetching import FETCH_KEY
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.load.ingest import IngestReport, ingest, sha256_file
-from orchestration.load.warehouse import Loaded, check_intact, connect, loaded_versions, writer_lock
+from orchestration.load.ledger import Loaded, loaded_versions
+from orchestration.load.warehouse import check_intact, connect, writer_lock
 from orchestration.parse import contract
 from orchestration.settings import Settings
 

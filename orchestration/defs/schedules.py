@@ -13,7 +13,8 @@ from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import INGEST_JOB_NAME
 from orchestration.defs.serving import SERVED_KEY, served_copy_is_behind
 from orchestration.load.ingest import DumpState, dump_state, scan_raw_dir, sha256_file
-from orchestration.load.warehouse import WarehouseError, snapshot_state
+from orchestration.load.snapshot import snapshot_state
+from orchestration.load.warehouse import WarehouseError
 from orchestration.settings import Settings, SettingsError
 
 REGISTER_ATTEMPTS = 5

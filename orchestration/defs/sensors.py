@@ -34,7 +34,9 @@ from orchestration.defs.ingestion import (
 )
 from orchestration.defs.resources import PapersResource
 from orchestration.load.ingest import dump_state, scan_raw_dir, sha256_file
-from orchestration.load.warehouse import Loaded, WarehouseError, snapshot_state
+from orchestration.load.ledger import Loaded
+from orchestration.load.snapshot import snapshot_state
+from orchestration.load.warehouse import WarehouseError
 from orchestration.parse import contract
 from orchestration.settings import Settings, SettingsError
 

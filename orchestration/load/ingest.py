@@ -17,7 +17,8 @@ from typing import Literal
 
 import duckdb
 
-from orchestration.load.warehouse import Loaded, LoadOutcome, Quarantine, connect, load_dumps, writer_lock
+from orchestration.load.ledger import Loaded, LoadOutcome, Quarantine, load_dumps
+from orchestration.load.warehouse import connect, writer_lock
 from orchestration.parse import contract
 from orchestration.parse.api import parse_api_dumps
 from orchestration.parse.common import DumpInput, ParsedDump
