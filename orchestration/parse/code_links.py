@@ -57,19 +57,21 @@ are not detected, "available upon request" is deliberately ``none``, and abbrevi
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
-REPOSITORY_HOSTS: tuple[str, ...] = (
-    "github.com",
-    "gitlab.com",
-    "bitbucket.org",
-    "codeberg.org",
-    "gitee.com",
-    "sourceforge.net",
-    "git.sr.ht",
-    "anonymous.4open.science",
-)
+_OWNER_REPO_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "gitee.com")
+"""Hosts whose repositories live at ``<host>/<owner>/<repo>``."""
+REPOSITORY_HOSTS: tuple[str, ...] = (*_OWNER_REPO_HOSTS, "sourceforge.net", "git.sr.ht", "anonymous.4open.science")
 """Hosts whose URLs can be a source repository (with the path shape described above)."""
+_MODEL_HOSTS = ("huggingface.co", "hf.co")
+"""Not repositories, but mentioned without a scheme just as often."""
+
+
+def _any_of(hosts: tuple[str, ...]) -> str:
+    return "|".join(re.escape(host) for host in hosts)
+
 
 # --- URLs -----------------------------------------------------------------------------------
 
@@ -77,10 +79,7 @@ REPOSITORY_HOSTS: tuple[str, ...] = (
 # allowed when balanced inside the URL.
 _URL_CHAR = r"[!#$%&*+,\-./0-9:;=?@A-Z\\^_a-z|~]"
 _URL_BODY = rf"(?:{_URL_CHAR}|\({_URL_CHAR}*\))"
-_BARE_HOSTS = (
-    r"github\.com|gitlab\.com|bitbucket\.org|codeberg\.org|gitee\.com|sourceforge\.net"
-    r"|git\.sr\.ht|anonymous\.4open\.science|huggingface\.co|hf\.co"
-)
+_BARE_HOSTS = _any_of((*REPOSITORY_HOSTS, *_MODEL_HOSTS))
 URL_PATTERN = (
     r"(?i)"
     rf"(?:https?://|\bwww\.){_URL_BODY}+"  # explicit scheme or www.
@@ -97,7 +96,7 @@ _HAS_HOST = r"^(?:[a-z][a-z0-9+.-]*://)?[^/]*[a-z0-9-]\.[a-z]"
 _SEG = r"[a-z0-9_.\-]+"
 REPOSITORY_URL_PATTERN = (
     r"(?i)^(?:https?://)?(?:www\.)?(?:"
-    rf"(?:github\.com|gitlab\.com|bitbucket\.org|codeberg\.org|gitee\.com)/{_SEG}/[a-z0-9_\-]"
+    rf"(?:{_any_of(_OWNER_REPO_HOSTS)})/{_SEG}/[a-z0-9_\-]"
     rf"|sourceforge\.net/(?:projects|p)/[a-z0-9_\-]"
     rf"|[a-z0-9\-]+\.sourceforge\.(?:net|io)(?:/|$)"
     rf"|git\.sr\.ht/~{_SEG}/[a-z0-9_\-]"
