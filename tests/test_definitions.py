@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 
 from orchestration.definitions import defs
 from orchestration.defs.fetching import build_fetch_schedule
 from orchestration.settings import Settings
 from tests.conftest import MARTS as ALL_MARTS
+from tests.conftest import REPO_ROOT
 
 MARTS = set(ALL_MARTS)
 STAGING = {
@@ -95,3 +102,31 @@ def test_sightings_backfill_is_a_single_run() -> None:
     node = defs.resolve_asset_graph().get(dg.AssetKey(["raw", "paper_sightings"]))
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
     assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition)
+
+
+def dg_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """``dg`` from the repo root, as a user runs it (``[tool.dg]`` in pyproject.toml), with a scratch Dagster home."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PAPERS_", "DAGSTER_"))}
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("dg")), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_dg_check_defs_passes_and_dg_lists_the_same_code_location() -> None:
+    check = dg_command("check", "defs")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "All definitions loaded successfully." in check.stdout
+    listed = dg_command("list", "defs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    assert {asset["asset_key"] for asset in found["assets"]} == {
+        key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()
+    }
+    assert {sensor["name"] for sensor in found["sensors"]} == {"raw_folder_sensor", "marts_follow_reruns"}
+    assert {schedule["name"] for schedule in found["schedules"]} == {"daily_refresh", "daily_fetch"}
