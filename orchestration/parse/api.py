@@ -64,6 +64,7 @@ from orchestration.parse.common import (
     by_file,
     dump_identity,
     paper_ids,
+    parse_one,
 )
 from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 
@@ -89,10 +90,7 @@ ARXIV_ID_PATTERN = r"^(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$"
 
 def parse_api_dump(data: bytes, dump_file: str, *, modified_at: dt.datetime) -> ParsedDump:
     """Parse one API dump; raise ``DumpRejected`` if the whole dump is unreadable."""
-    parsed, rejected = parse_api_dumps([DumpInput(data, dump_file, modified_at)])
-    if rejected:
-        raise rejected[0]
-    return parsed[0]
+    return parse_one(parse_api_dumps, DumpInput(data, dump_file, modified_at))
 
 
 def parse_api_dumps(inputs: Sequence[DumpInput]) -> tuple[list[ParsedDump], list[DumpRejected]]:

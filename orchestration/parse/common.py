@@ -11,11 +11,12 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from orchestration.parse.contract import AUTHORS_SCHEMA
+from orchestration.parse.contract import AUTHORS_SCHEMA, DumpRejected
 
 MAX_TITLE_CHARS = 300
 """A title is one line of at most this many characters (after whitespace collapsing)."""
@@ -49,6 +50,18 @@ class ParsedDump:
     rejects: pl.DataFrame  # REJECTS_SCHEMA
     # Author names, in order (AUTHORS_SCHEMA); only API dumps carry them.
     authors: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=AUTHORS_SCHEMA))
+
+
+BatchParser = Callable[[Sequence[DumpInput]], tuple[list[ParsedDump], list[DumpRejected]]]
+"""``parse_dumps`` or ``parse_api_dumps``: readable dumps in input order, and the rejected ones."""
+
+
+def parse_one(parse: BatchParser, item: DumpInput) -> ParsedDump:
+    """Parse a batch of one dump; raise ``DumpRejected`` if the whole dump is unreadable."""
+    parsed, rejected = parse([item])
+    if rejected:
+        raise rejected[0]
+    return parsed[0]
 
 
 def dump_identity(item: DumpInput) -> tuple[str, dt.date | None]:

@@ -77,6 +77,7 @@ from orchestration.parse.common import (
     by_file,
     dump_identity,
     paper_ids,
+    parse_one,
 )
 from orchestration.parse.contract import REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 from orchestration.parse.text_layout import MAX_PARAGRAPH_LINES
@@ -103,10 +104,7 @@ _FILES_SCHEMA = pl.Schema(
 
 def parse_dump(data: bytes, dump_file: str, *, modified_at: dt.datetime) -> ParsedDump:
     """Parse one dump; raise ``DumpRejected`` if the whole dump is unreadable."""
-    parsed, rejected = parse_dumps([DumpInput(data, dump_file, modified_at)])
-    if rejected:
-        raise rejected[0]
-    return parsed[0]
+    return parse_one(parse_dumps, DumpInput(data, dump_file, modified_at))
 
 
 def parse_dumps(inputs: Sequence[DumpInput]) -> tuple[list[ParsedDump], list[DumpRejected]]:
