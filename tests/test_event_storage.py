@@ -1,10 +1,12 @@
 """The batched event log records a single-run backfill exactly as Dagster's stock SQLite storage does."""
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
+from dagster._core.storage.event_log import SqliteEventLogStorage
 
 from orchestration.event_storage import BatchedSqliteEventLogStorage
 from orchestration.instance import install_instance_config
@@ -110,3 +112,27 @@ def test_install_upgrades_an_earlier_install_but_not_a_hand_written_config(tmp_p
 
     assert f'base_dir: "{ours.resolve()}/history/runs"' in (ours / "dagster.yaml").read_text()
     assert (theirs / "dagster.yaml").read_text() == hand_written
+
+
+# The parts of Dagster's SQL event log that BatchedSqliteEventLogStorage.store_event_batch calls,
+# with the parameters it passes. Dagster does not promise to keep the private ones.
+CALLED = {
+    "prepare_insert_event": ["self", "event"],
+    "run_connection": ["self", "run_id"],
+    "index_transaction": ["self"],
+    "_store_asset_event_tags": ["self", "conn", "events", "event_ids"],
+    "_store_asset_event": ["self", "conn", "event", "event_id"],
+}
+
+
+def parameters(name: str) -> list[str] | None:
+    method = getattr(SqliteEventLogStorage, name, None)
+    return None if method is None else list(inspect.signature(method).parameters)
+
+
+def test_the_dagster_methods_the_batched_log_calls_still_exist_as_it_calls_them() -> None:
+    changed = {name: parameters(name) for name, expected in CALLED.items() if parameters(name) != expected}
+    assert not changed, (
+        f"dagster {dg.__version__} changed {sorted(changed)} of SqliteEventLogStorage (now: {changed}); "
+        "review orchestration/event_storage.py against it, or drop it (its docstring says what that costs)"
+    )
