@@ -10,6 +10,13 @@ This storage writes such a batch with the very same rows, in one transaction on
 the run's shard and one on the index shard. Everything else (other event types,
 mixed batches, reads, the UI's watchers) is the stock ``SqliteEventLogStorage``.
 Configured in ``orchestration/dagster.yaml``.
+
+What dropping it costs: the ten-year backfill (3,650 dumps through ``python -m orchestration.run``,
+synthetic corpus, alternating, two runs each, 2026-12-02) took 87.5 and 86.1 s with it and 172.5
+and 162.7 s with the stock SQLite event log, about 80 s more. It calls two private methods of
+``SqliteEventLogStorage`` (``_store_asset_event_tags``, ``_store_asset_event``);
+``tests/test_event_storage.py`` names the Dagster version when they change. An instance on
+PostgreSQL (``DAGSTER_POSTGRES_URL``) does not use it.
 """
 
 from __future__ import annotations
