@@ -179,11 +179,11 @@ def test_unreadable_file_does_not_stop_the_refresh(
     workspace: Workspace, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One file that can't be hashed (permissions, or deleted mid-scan) must not cancel the daily run."""
-    import orchestration.defs.schedules as schedules
+    import orchestration.load.ingest as ingest
 
     paths = write_dumps(workspace.raw_dir, generate_dumps(days=2, papers_per_day=3, seed=3))
     (workspace.raw_dir / "locked.txt").write_bytes(b"secret\n")
-    real_sha = schedules.sha256_file
+    real_sha = ingest.sha256_file
 
     def sha_or_denied(path: Path) -> str:
         if path.name == "locked.txt":
@@ -191,7 +191,7 @@ def test_unreadable_file_does_not_stop_the_refresh(
         return real_sha(path)
 
     # Tests run as root in CI, where chmod 000 does not stop reads; fail the read itself.
-    monkeypatch.setattr(schedules, "sha256_file", sha_or_denied)
+    monkeypatch.setattr(ingest, "sha256_file", sha_or_denied)
     requests = evaluate(workspace, instance)
     assert len(requests) == 1
     assert (requests[0].tags[RANGE_START], requests[0].tags[RANGE_END]) == (paths[0].name, paths[-1].name)

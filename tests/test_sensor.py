@@ -294,9 +294,9 @@ def test_symlink_loop_and_symlink_outside_are_reported_once_and_never_run(daemon
 
 
 def test_unreadable_file_is_reported_and_others_still_run(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
-    import orchestration.defs.sensors as sensors
+    import orchestration.load.ingest as ingest
 
-    real_sha = sensors.sha256_file
+    real_sha = ingest.sha256_file
 
     def sha_or_denied(path: Path) -> str:
         if path.name == "locked.txt":
@@ -304,7 +304,7 @@ def test_unreadable_file_is_reported_and_others_still_run(daemon: Daemon, monkey
         return real_sha(path)
 
     # Tests run as root in CI, where chmod 000 does not stop reads; fail the read itself.
-    monkeypatch.setattr(sensors, "sha256_file", sha_or_denied)
+    monkeypatch.setattr(ingest, "sha256_file", sha_or_denied)
     write(daemon.workspace.raw_dir / "locked.txt", b"secret\n")
     write(daemon.workspace.raw_dir / "open.txt", b"public\n")
 
@@ -313,6 +313,30 @@ def test_unreadable_file_is_reported_and_others_still_run(daemon: Daemon, monkey
     assert only_range(second) == ("open.txt", "open.txt")
     assert "'locked.txt': cannot be read" in second.log
     assert daemon.partitions() == ["open.txt"]
+
+
+def test_a_settled_file_is_read_once_not_on_every_tick(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cursor keeps each settled file's hash: a quiet raw folder costs a directory listing per tick."""
+    import orchestration.load.ingest as ingest
+
+    real_sha = ingest.sha256_file
+    reads: list[str] = []
+
+    def counted(path: Path) -> str:
+        reads.append(path.name)
+        return real_sha(path)
+
+    monkeypatch.setattr(ingest, "sha256_file", counted)
+    write(daemon.workspace.raw_dir / "a.txt", b"one\n", mtime_s=time.time() - 60)
+    write(daemon.workspace.raw_dir / "b.txt", b"two\n", mtime_s=time.time() - 60)
+    assert len(daemon.tick().runs) == 1
+    for _ in range(3):
+        assert daemon.tick().runs == []
+    assert sorted(reads) == ["a.txt", "b.txt"]
+    write(daemon.workspace.raw_dir / "b.txt", b"two, edited\n", mtime_s=time.time() - 60)
+    daemon.tick()  # changed since the last tick: it may still be being written
+    assert len(daemon.tick().runs) == 1
+    assert sorted(reads) == ["a.txt", "b.txt", "b.txt"], "only the edited file is read again"
 
 
 # --- many files, deletions ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ import pytest
 from orchestration.definitions import defs, ingest_job
 from orchestration.defs.ingestion import CHECK_GIVEN_UP, given_up_dumps
 from orchestration.defs.resources import PapersResource
-from orchestration.defs.sensors import Cursor, follow_runs
+from orchestration.defs.sensors import NEVER_LAUNCHED_S, RUN_KEY_TAG, Cursor, follow_runs, run_statuses
 from orchestration.load.warehouse import connect
 from orchestration.settings import Settings
 from tests.conftest import Workspace, duckdb_lock_held
@@ -200,3 +200,44 @@ def test_each_retry_waits_twice_as_long_and_the_last_failure_gives_up() -> None:
     [(level, message)] = follow_runs(settings, cursor, {"run-3": failed}, now=150)
     assert (level, cursor.given_up, cursor.failures, cursor.runs) == ("error", {"a.txt": "abc"}, {}, {})
     assert "gave up after 3 failed runs" in message
+
+
+def test_a_run_key_no_run_carries_ten_minutes_later_is_forgotten_and_its_file_asked_for_again() -> None:
+    """A request the daemon never launched would otherwise be waited for, and looked up, forever."""
+    settings = Settings(Path("raw"), Path("papers.duckdb"))
+    cursor = Cursor(requested={"a.txt": "abc@3", "b.txt": "def@3"}, runs={"a.txt": "run-1", "b.txt": "run-2"})
+    cursor.asked = {"run-1": 100.0, "run-2": 100.0}
+    queued = dg.DagsterRunStatus.QUEUED
+
+    assert follow_runs(settings, cursor, {"run-2": queued}, now=100 + NEVER_LAUNCHED_S - 1) == []
+    assert cursor.runs == {"a.txt": "run-1", "b.txt": "run-2"}, "not long enough to tell"
+    [(level, message)] = follow_runs(settings, cursor, {"run-2": queued}, now=100 + NEVER_LAUNCHED_S)
+    assert (level, cursor.runs, cursor.asked) == ("warning", {"b.txt": "run-2"}, {"run-2": 100.0})
+    assert "a.txt" not in cursor.requested, "this tick's plan asks for it again"
+    assert cursor.requested["b.txt"] == "def@3", "a queued run is waited for, however long"
+    assert "'a.txt': no run was launched" in message
+
+
+def test_the_runs_being_followed_are_looked_up_in_one_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    @dg.op
+    def noop() -> None:
+        pass
+
+    @dg.job
+    def job() -> None:
+        noop()
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        for key in ("run-1", "run-2", "unrelated"):
+            job.execute_in_process(instance=instance, tags={RUN_KEY_TAG: key})
+        queries: list[dg.RunsFilter | None] = []
+        real_get_run_records = instance.get_run_records
+
+        def counted(filters: dg.RunsFilter | None = None, **kwargs: object) -> object:
+            queries.append(filters)
+            return real_get_run_records(filters, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(instance, "get_run_records", counted)
+        statuses = run_statuses(instance, {"a.txt": "run-1", "b.txt": "run-2", "c.txt": "run-2", "d.txt": "gone"})
+    assert statuses == {"run-1": dg.DagsterRunStatus.SUCCESS, "run-2": dg.DagsterRunStatus.SUCCESS}
+    assert len(queries) == 1

@@ -12,7 +12,7 @@ from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
 from orchestration.defs.sensors import INGEST_JOB_NAME
 from orchestration.defs.serving import SERVED_KEY, served_copy_is_behind
-from orchestration.load.ingest import DumpState, dump_state, scan_raw_dir, sha256_file
+from orchestration.load.ingest import DumpState, not_loaded, scan_raw_dir
 from orchestration.load.snapshot import snapshot_state
 from orchestration.load.warehouse import WarehouseError
 from orchestration.settings import Settings, SettingsError
@@ -67,15 +67,8 @@ def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_bui
     project changed since the last build, and only published when the served copy is behind.
     """
     loaded, built_digest = snapshot_state(settings.read_snapshot)
-    pending: dict[str, DumpState] = {}
-    for raw_file in scan_raw_dir(settings.raw_dir).files:
-        try:
-            digest = sha256_file(raw_file.path)
-        except OSError:
-            continue  # unreadable right now (permissions, deleted mid-scan): the sensor reports it
-        state = dump_state(raw_file.name, digest, loaded)
-        if state != "loaded":
-            pending[raw_file.name] = state
+    # A file that cannot be read right now (permissions, deleted mid-scan) waits; the sensor reports it.
+    pending = not_loaded(scan_raw_dir(settings.raw_dir).files, loaded).pending
     known = register_partitions(instance, pending)
     if pending:
         order = {name: index for index, name in enumerate(known)}

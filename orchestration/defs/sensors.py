@@ -12,7 +12,11 @@ a later tick, after PAPERS_SENSOR_RETRY_SECONDS, then twice that, and so on, at 
 PAPERS_SENSOR_RETRIES times. After that the sensor gives up on the file's content, logs an
 error and fails the ``no_dumps_given_up`` check until that content is loaded (by ``make run``,
 the daily schedule or a run from the UI) or the file changes. A file rejected as a whole is
-quarantined by a run that succeeds, so it is never retried.
+quarantined by a run that succeeds, so it is never retried. A request that no run carries ten
+minutes later was never launched: it is forgotten and its file asked for again.
+
+Which files need a run is decided by ``load.ingest.not_loaded``, as for the daily schedule and
+``make run``; the sensor only adds when a file has settled and what it already asked for.
 """
 
 import hashlib
@@ -33,7 +37,7 @@ from orchestration.defs.ingestion import (
     still_given_up,
 )
 from orchestration.defs.resources import PapersResource
-from orchestration.load.ingest import dump_state, scan_raw_dir, sha256_file
+from orchestration.load.ingest import RawFile, not_loaded, scan_raw_dir
 from orchestration.load.ledger import Loaded
 from orchestration.load.snapshot import snapshot_state
 from orchestration.load.warehouse import WarehouseError
@@ -43,6 +47,8 @@ from orchestration.settings import Settings, SettingsError
 INGEST_JOB_NAME = "ingest_job"
 FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 RUN_KEY_TAG = "dagster/run_key"
+# A run key that no run carries this long after the tick that asked for it was never launched.
+NEVER_LAUNCHED_S = 600.0
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Cursor:
     reported: list[str] = field(default_factory=list)  # skipped names already logged
     serial: int = 0  # ticks that requested runs; keeps run keys unique when content flips back
     runs: dict[str, str] = field(default_factory=dict)  # name -> run key of the run on its way for it
+    asked: dict[str, float] = field(default_factory=dict)  # run key in ``runs`` -> when it was requested
     failures: dict[str, list[float]] = field(default_factory=dict)  # name -> [failed runs, when to ask again]
     given_up: dict[str, str] = field(default_factory=dict)  # name -> sha whose runs kept failing
 
@@ -88,6 +95,7 @@ def plan_tick(
     for name in sorted(set(cursor.observed) - present):
         plan.deleted.append(name)
         del cursor.observed[name]
+    settled: list[RawFile] = []
     for raw_file in scan.files:
         previous = cursor.observed.get(raw_file.name)
         observed = [raw_file.size, raw_file.mtime_ns]
@@ -95,42 +103,45 @@ def plan_tick(
             # A file that changed since the last tick may still be being written: wait for the
             # next tick. A file seen for the first time counts as settled once untouched for
             # settle_s; should it still grow later, its new content simply runs again.
-            settled = previous is None and now - raw_file.mtime_ns / 1e9 >= settings.sensor_settle_s
-            previous = cursor.observed[raw_file.name] = [*observed, None]
-            if not settled:
+            settled_at_first_sight = previous is None and now - raw_file.mtime_ns / 1e9 >= settings.sensor_settle_s
+            cursor.observed[raw_file.name] = [*observed, None]
+            if not settled_at_first_sight:
                 plan.waiting.append(raw_file.name)
                 continue
-        sha = previous[2]
-        if sha is None:
-            try:
-                sha = sha256_file(raw_file.path)
-            except OSError as error:
-                plan.problems.append(f"{raw_file.name!r}: cannot be read: {error}")
-                continue
-            previous[2] = sha
-        state = dump_state(raw_file.name, sha, loaded)
+        settled.append(raw_file)
+    hashed = {name: seen[2] for name, seen in cursor.observed.items() if seen[2] is not None}
+    state = not_loaded(settled, loaded, known_hashes=hashed)
+    for name, error in state.unreadable.items():
+        plan.problems.append(f"{name!r}: cannot be read: {error}")
+    for name, sha in state.hashes.items():
+        cursor.observed[name][2] = sha
+    for name, verdict in state.pending.items():
+        sha = state.hashes[name]
         key = f"{sha}@{contract.PARSER_VERSION}"
-        if state == "loaded" or cursor.requested.get(raw_file.name) == key:
+        if cursor.requested.get(name) == key:
             continue
-        if raw_file.name not in known_partitions:
-            plan.new[raw_file.name] = sha
-        elif state == "outdated":
-            plan.outdated[raw_file.name] = sha
-        elif state == "new" and raw_file.name in cursor.failures:  # its run failed: retry with the others
-            plan.pending[raw_file.name] = sha
+        if name not in known_partitions:
+            plan.new[name] = sha
+        elif verdict == "outdated":
+            plan.outdated[name] = sha
+        elif verdict == "new" and name in cursor.failures:  # its run failed: retry with the others
+            plan.pending[name] = sha
         else:
-            plan.changed[raw_file.name] = sha
-        cursor.requested[raw_file.name] = key
+            plan.changed[name] = sha
+        cursor.requested[name] = key
     return plan
 
 
 def run_statuses(instance: dg.DagsterInstance, runs: Mapping[str, str]) -> dict[str, dg.DagsterRunStatus]:
-    """The status of each run on its way, by run key (a run the daemon has not launched yet is absent)."""
-    statuses = {}
-    for run_key in set(runs.values()):
-        records = instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
-        if records:
-            statuses[run_key] = records[0].dagster_run.status
+    """The status of each run on its way, by run key (a run the daemon has not launched yet is absent).
+
+    One query for all of them, newest run first, whatever the number of files being followed.
+    """
+    if not runs:
+        return {}
+    statuses: dict[str, dg.DagsterRunStatus] = {}
+    for record in instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: sorted(set(runs.values()))})):
+        statuses.setdefault(record.dagster_run.tags[RUN_KEY_TAG], record.dagster_run.status)
     return statuses
 
 
@@ -142,6 +153,13 @@ def follow_runs(
     log: list[tuple[str, str]] = []
     for name, run_key in sorted(cursor.runs.items()):
         status = statuses.get(run_key)
+        asked = cursor.asked.setdefault(run_key, now)
+        if status is None and now - asked >= NEVER_LAUNCHED_S:
+            # The daemon launches a tick's runs before the next tick: no run by now means none will come.
+            del cursor.runs[name]
+            cursor.requested.pop(name, None)  # so that this tick's plan asks for it again
+            log.append(("warning", f"{name!r}: no run was launched for it; asking again"))
+            continue
         if status == dg.DagsterRunStatus.SUCCESS:  # loaded, or quarantined for good
             del cursor.runs[name]
             cursor.failures.pop(name, None)
@@ -169,6 +187,7 @@ def follow_runs(
                 f"(retry {attempts} of {settings.sensor_retries})",
             )
         )
+    cursor.asked = {key: when for key, when in cursor.asked.items() if key in cursor.runs.values()}
     for name, (_, due) in list(cursor.failures.items()):
         if name in cursor.runs or now < due:
             continue
@@ -237,6 +256,7 @@ def build_drop_folder_sensor(minimum_interval_seconds: int) -> dg.SensorDefiniti
                 [request.partition_key] if request.partition_key else [*plan.pending, *plan.outdated, *plan.new]
             ):
                 cursor.runs[name] = str(request.run_key)
+                cursor.asked[str(request.run_key)] = now
         if requests:
             cursor.serial += 1
         waiting = f"; waiting for {len(plan.waiting)} file(s) to stop changing" if plan.waiting else ""

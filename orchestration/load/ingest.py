@@ -146,6 +146,39 @@ def dump_state(name: str, sha: str, loaded: Mapping[str, Loaded]) -> DumpState:
 
 
 @dataclass
+class RawState:
+    """What ``not_loaded`` found: each readable file's content hash, and the files that need a run."""
+
+    hashes: dict[str, str] = field(default_factory=dict)  # name -> sha256, for every file read
+    pending: dict[str, DumpState] = field(default_factory=dict)  # name -> why it needs a run
+    unreadable: dict[str, OSError] = field(default_factory=dict)  # name -> why it could not be read
+
+
+def not_loaded(
+    files: Iterable[RawFile], loaded: Mapping[str, Loaded], known_hashes: Mapping[str, str] | None = None
+) -> RawState:
+    """Which of ``files`` the warehouse does not hold as read by the current parser.
+
+    The sensor, the daily schedule and ``make run`` all decide with this. ``known_hashes`` holds
+    hashes the caller already has for unchanged files (the sensor's cursor), so they are not read again.
+    """
+    state = RawState()
+    for raw_file in files:
+        sha = (known_hashes or {}).get(raw_file.name)
+        if sha is None:
+            try:
+                sha = sha256_file(raw_file.path)
+            except OSError as error:  # permissions, deleted mid-scan
+                state.unreadable[raw_file.name] = error
+                continue
+        state.hashes[raw_file.name] = sha
+        verdict = dump_state(raw_file.name, sha, loaded)
+        if verdict != "loaded":
+            state.pending[raw_file.name] = verdict
+    return state
+
+
+@dataclass
 class IngestReport:
     outcomes: list[LoadOutcome] = field(default_factory=list)
     quarantined: list[Quarantine] = field(default_factory=list)
