@@ -7,14 +7,13 @@ import dagster as dg
 import sqlalchemy.exc
 
 from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
-from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, check_warehouse, ingest_request
+from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, ingest_request
 from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
-from orchestration.defs.sensors import INGEST_JOB_NAME
+from orchestration.defs.sensors import INGEST_JOB_NAME, cannot_plan
 from orchestration.defs.serving import SERVED_KEY, served_copy_is_behind
 from orchestration.load.ingest import DumpState, not_loaded, scan_raw_dir
 from orchestration.load.snapshot import snapshot_state
-from orchestration.load.warehouse import WarehouseError
 from orchestration.settings import Settings, SettingsError
 
 REGISTER_ATTEMPTS = 5
@@ -134,12 +133,8 @@ def _daily_schedule(cron: str) -> dg.ScheduleDefinition:
         context: dg.ScheduleEvaluationContext, papers: PapersResource
     ) -> list[dg.RunRequest] | dg.SkipReason:
         settings = papers.settings()
-        try:
-            settings.check_raw_dir()
-            check_warehouse(settings, context.instance)
-        except (SettingsError, WarehouseError) as error:
-            context.log.error(str(error))
-            return dg.SkipReason(str(error))
+        if refusal := cannot_plan(settings, context):
+            return refusal
         return plan_refresh(settings, context.instance, always_build=True).requests
 
     return daily_refresh

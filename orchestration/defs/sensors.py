@@ -132,6 +132,20 @@ def plan_tick(
     return plan
 
 
+def cannot_plan(
+    settings: Settings, context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext
+) -> dg.SkipReason | None:
+    """Why a tick of the sensor or the schedule can't plan runs now (no raw folder, a damaged
+    warehouse), logged as an error; ``None`` when it can."""
+    try:
+        settings.check_raw_dir()
+        check_warehouse(settings, context.instance)
+    except (SettingsError, WarehouseError) as error:
+        context.log.error(str(error))
+        return dg.SkipReason(str(error))
+    return None
+
+
 def run_statuses(instance: dg.DagsterInstance, runs: Mapping[str, str]) -> dict[str, dg.DagsterRunStatus]:
     """The status of each run on its way, by run key (a run the daemon has not launched yet is absent).
 
@@ -226,12 +240,8 @@ def build_drop_folder_sensor(minimum_interval_seconds: int) -> dg.SensorDefiniti
         context: dg.SensorEvaluationContext, papers: PapersResource
     ) -> dg.SensorResult | dg.SkipReason:
         settings = papers.settings()
-        try:
-            settings.check_raw_dir()
-            check_warehouse(settings, context.instance)
-        except (SettingsError, WarehouseError) as error:
-            context.log.error(str(error))
-            return dg.SkipReason(str(error))
+        if refusal := cannot_plan(settings, context):
+            return refusal
         cursor = Cursor.load(context.cursor)
         now = time.time()
         known = DUMPS.get_partition_keys(dynamic_partitions_store=context.instance)
