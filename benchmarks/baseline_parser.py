@@ -71,7 +71,7 @@ class Sighting:
     dump_file: str
     dump_date: dt.date
     position: int
-    paper_id: str
+    title_key: str
     title: str
     abstract: str | None
     n_authors: int | None
@@ -134,7 +134,7 @@ def _name_date(dump_file: str) -> dt.date | None:
     return found
 
 
-def paper_id(title: str) -> str:
+def title_key_of(title: str) -> str:
     normalised = _NON_ALNUM.sub(" ", unicodedata.normalize("NFKC", title).casefold()).strip()
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:16]
 
@@ -304,7 +304,7 @@ def parse(data: bytes, dump_file: str, modified_at: dt.datetime) -> Parsed:
         elif has_abstract and following[1:2] == ["meta"]:
             meta = body[index + 2]
         title = paragraph.text
-        pid = paper_id(title)
+        key = title_key_of(title)
         problem = None
         if _NON_ALNUM.sub(" ", unicodedata.normalize("NFKC", title).casefold()).strip() == "":
             problem = "title has no letter or digit"
@@ -332,7 +332,7 @@ def parse(data: bytes, dump_file: str, modified_at: dt.datetime) -> Parsed:
                 dump_file=dump_file,
                 dump_date=dump_date,
                 position=position,
-                paper_id=pid,
+                title_key=key,
                 title=title,
                 abstract=abstract_text,
                 n_authors=fields.get("n_authors"),  # type: ignore[arg-type]

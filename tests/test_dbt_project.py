@@ -31,7 +31,7 @@ from tests.conftest import MARTS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 
-# Title hashes (raw paper_id). P4 is Delta's title; P5 and P6 are Epsilon's old and revised titles.
+# Title hashes (raw title_key). P4 is Delta's title; P5 and P6 are Epsilon's old and revised titles.
 P1, P2, P3 = "1111111111111111", "2222222222222222", "3333333333333333"
 P4, P5, P6 = "4444444444444444", "5555555555555555", "6666666666666666"
 DELTA, EPSILON = "2403.00004", "2404.00005"  # arXiv ids from the API
@@ -63,14 +63,14 @@ def text(
     dump_file: str,
     dump_date: dt.date,
     position: int,
-    paper_id: str,
+    title_key: str,
     title: str,
     layout: str,
     **fields: Any,
 ) -> dict[str, Any]:
     """A text-dump sighting; unspecified attributes are absent (null, no URLs, status 'none')."""
     return _sighting(
-        dump_id, dump_file, dump_date, position, paper_id, title, layout=layout, source_format="text", **fields
+        dump_id, dump_file, dump_date, position, title_key, title, layout=layout, source_format="text", **fields
     )
 
 
@@ -79,7 +79,7 @@ def api(
     dump_file: str,
     dump_date: dt.date,
     position: int,
-    paper_id: str,
+    title_key: str,
     title: str,
     arxiv_id: str,
     **fields: Any,
@@ -90,7 +90,7 @@ def api(
         dump_file,
         dump_date,
         position,
-        paper_id,
+        title_key,
         title,
         arxiv_id=arxiv_id,
         layout=None,
@@ -100,14 +100,14 @@ def api(
 
 
 def _sighting(
-    dump_id: str, dump_file: str, dump_date: dt.date, position: int, paper_id: str, title: str, **fields: Any
+    dump_id: str, dump_file: str, dump_date: dt.date, position: int, title_key: str, title: str, **fields: Any
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "dump_id": dump_id,
         "dump_file": dump_file,
         "dump_date": dump_date,
         "position": position,
-        "paper_id": paper_id,
+        "title_key": title_key,
         "title": title,
         "abstract": None,
         "n_authors": None,
@@ -129,7 +129,7 @@ def _sighting(
 # fmt: off
 INPUT = [
     # File a: paper 2 listed first, paper 1 second. Paper 2's row has no code_source, like rows
-    # loaded before the column existed: staging fills in 'abstract'.
+    # loaded before the column existed: the loader's migration fills in 'abstract'.
     text("id-a", A, MAR1, 0, P2, "Beta", "A", n_authors=2, org_handle="lab", org_name="The Lab", upvotes=1,
          urls=[BETA], code_url=BETA, code_status="claimed"),
     text("id-a", A, MAR1, 1, P1, "Alpha", "A", abstract="A1", n_authors=4, published_on=dt.date(2024, 2, 28),
@@ -148,14 +148,14 @@ INPUT = [
     api("id-j1", J1, APR1, 0, P5, "Epsilon", EPSILON, abstract="E1", n_authors=3,
         published_on=dt.date(2024, 3, 30), upvotes=6, n_comments=1),
     # API day 2: Delta with a repository link from the API; Epsilon under its revised title,
-    # without a count (n_authors falls back to its author list: 2).
+    # without a count, like rows of an older parser (the loader's migration counts its author list: 2).
     api("id-j2", J2, APR2, 0, P4, "Delta", DELTA, abstract="D1", n_authors=2, published_on=dt.date(2024, 2, 29),
         upvotes=8, n_comments=0, urls=[GH_DELTA], code_url=GH_DELTA, code_status="repository", code_source="api"),
     api("id-j2", J2, APR2, 1, P6, "Epsilon revisited", EPSILON, abstract="E2", published_on=dt.date(2024, 3, 30),
         upvotes=7),
 ]
 
-# dump_id, paper_id (title hash), author_position, author_name
+# dump_id, title_key (title hash), author_position, author_name
 AUTHORS = [
     ("id-j1", P5, 0, "Eve"), ("id-j1", P5, 1, "Finn"), ("id-j1", P5, 2, "Gus"),
     ("id-j2", P4, 0, "Dana"), ("id-j2", P4, 1, "Dev"),
@@ -204,6 +204,8 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyC
             "insert into raw.quarantined_dumps values (?, ?, ?, ?, ?, ?)",
             ["broken.json", None, 12, "not valid JSON", LOADED, "2"],
         )
+    # Opened again, as the next pipeline step would: the migrations upgrade the two old-style rows.
+    connect(warehouse).close()
 
     env = {
         **os.environ,
@@ -277,7 +279,7 @@ def test_papers(marts: duckdb.DuckDBPyConnection) -> None:
             "upvotes_max": 1,
             "code_status": "claimed",  # a later 'none' does not weaken it
             "code_url": BETA,
-            "code_source": "abstract",  # filled in by staging for a text row without code_source
+            "code_source": "abstract",  # filled in by the migration for a text row without code_source
             "first_seen_on": MAR1,
             "last_seen_on": APR2,
             "n_dumps": 2,
@@ -309,7 +311,7 @@ def test_papers(marts: duckdb.DuckDBPyConnection) -> None:
             "title": "Epsilon revisited",
             "abstract": "E2",
             "published_on": dt.date(2024, 3, 30),
-            "n_authors": 2,  # no count on day 2: the length of day 2's author list
+            "n_authors": 2,  # no count on day 2: the migration counts day 2's author list
             "org_handle": None,
             "org_name": None,
             "upvotes_first_seen": 6,

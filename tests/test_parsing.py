@@ -15,7 +15,7 @@ from orchestration.parse.common import (
     DumpInput,
     ParsedDump,
     normalise_title,
-    paper_id_for,
+    title_key_for,
 )
 from orchestration.parse.contract import REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 from orchestration.parse.text import MAX_DUMP_LINES, parse_dump, parse_dumps
@@ -66,7 +66,7 @@ def test_layout_a_entries() -> None:
     assert [r["title"] for r in got] == ["Octopus Towel Folding", "Tea Heuristics for Compilers"]
     assert [r["abstract"] for r in got] == [ABSTRACT_1, ABSTRACT_2]
     assert [r["layout"] for r in got] == ["A", "A"]
-    assert got[0]["paper_id"] == paper_id_for("Octopus Towel Folding")
+    assert got[0]["title_key"] == title_key_for("Octopus Towel Folding")
     assert {r["dump_id"] for r in got} == {parsed.dump_id}
     assert {r["dump_date"] for r in got} == {dt.date(2026, 4, 15)}
     for r in got:
@@ -160,7 +160,7 @@ def test_sql_looking_title_is_plain_text() -> None:
     title = "Robert'); drop table papers; -- and Other Tricks"
     (got,) = rows(parse(render(title, ABSTRACT_1)))
     assert got["title"] == title
-    assert got["paper_id"] == paper_id_for(title)
+    assert got["title_key"] == title_key_for(title)
 
 
 def test_code_links_are_attached() -> None:
@@ -171,12 +171,12 @@ def test_code_links_are_attached() -> None:
     assert got["code_status"] == "repository"
 
 
-def test_unicode_titles_get_the_python_paper_id() -> None:
+def test_unicode_titles_get_the_python_title_key() -> None:
     titles = ["Straße über \uff26\uff55\uff4c\uff4c-Width", "ΣΟΦΙΑ: ﬁne_tuning", "Plain ASCII: title_v2!"]
     parsed = parse(render(*[p for t in titles for p in (t, ABSTRACT_1)]))
     got = rows(parsed)
     assert [r["title"] for r in got] == titles
-    assert [r["paper_id"] for r in got] == [paper_id_for(t) for t in titles]
+    assert [r["title_key"] for r in got] == [title_key_for(t) for t in titles]
 
 
 # --- dates ------------------------------------------------------------------------------------
@@ -545,12 +545,12 @@ def test_normalise_title(title: str, normalised: str) -> None:
     assert normalise_title(title) == normalised
 
 
-def test_paper_id_is_sha256_prefix_of_normalised_title() -> None:
+def test_title_key_is_sha256_prefix_of_normalised_title() -> None:
     expected = hashlib.sha256(b"hello world").hexdigest()[:16]
-    assert paper_id_for("Hello, World!") == expected
-    assert paper_id_for("  HELLO___world ") == expected
-    assert paper_id_for("Hello Worlds") != expected
-    assert len(paper_id_for("anything")) == 16
+    assert title_key_for("Hello, World!") == expected
+    assert title_key_for("  HELLO___world ") == expected
+    assert title_key_for("Hello Worlds") != expected
+    assert len(title_key_for("anything")) == 16
 
 
 def test_sightings_frame_types_are_exact() -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from orchestration.parse import api_decode
 from orchestration.parse.api import parse_api_dump, parse_api_dumps
-from orchestration.parse.common import MAX_RAW_TEXT_CHARS, DumpInput, ParsedDump, paper_id_for
+from orchestration.parse.common import MAX_RAW_TEXT_CHARS, DumpInput, ParsedDump, title_key_for
 from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 from orchestration.parse.text import parse_dump
 from tests.synthetic import ApiVariant, Entry, SyntheticDump, generate_dumps
@@ -102,13 +102,13 @@ def expected_row(entry: Entry, position: int, variant: ApiVariant) -> dict[str, 
 
 
 def actual_rows(parsed: ParsedDump) -> list[dict[str, Any]]:
-    names = parsed.authors.group_by("paper_id", maintain_order=True).agg(pl.col("author_name"))
+    names = parsed.authors.group_by("title_key", maintain_order=True).agg(pl.col("author_name"))
     by_paper = dict(names.iter_rows())
     keys = list(expected_row(Entry("t", "a", "A"), 1, ApiVariant()))
     rows = []
     for row in parsed.sightings.iter_rows(named=True):
         out = {key: row[key] for key in keys if key != "authors"}
-        out["authors"] = by_paper.get(row["paper_id"], [])
+        out["authors"] = by_paper.get(row["title_key"], [])
         rows.append(out)
     return rows
 
@@ -138,7 +138,7 @@ def test_generated_dumps_parse_back_exactly(corpus: list[SyntheticDump]) -> None
         assert result.size_bytes == len(inputs[corpus.index(dump)].data)
         assert actual_rows(result) == [expected_row(e, i, ApiVariant()) for i, e in enumerate(dump.entries, start=1)]
         sightings = result.sightings
-        assert sightings["paper_id"].to_list() == [paper_id_for(e.title) for e in dump.entries]
+        assert sightings["title_key"].to_list() == [title_key_for(e.title) for e in dump.entries]
         assert set(sightings["source_format"]) == {"api_json"}
         assert sightings["layout"].null_count() == sightings.height
         assert set(sightings["dump_id"]) == {result.dump_id}
@@ -159,7 +159,7 @@ def test_same_page_as_text_and_as_json_agree(corpus: list[SyntheticDump]) -> Non
     for dump in corpus[:4]:
         text = parse_dump(dump.render(), dump.file_name, modified_at=NOW).sightings
         api = parse(dump.render_api(), dump.api_file_name).sightings
-        shared = ["dump_date", "position", "paper_id", "title", "abstract", "urls"]
+        shared = ["dump_date", "position", "title_key", "title", "abstract", "urls"]
         assert text.select(shared).equals(api.select(shared))
         for t, a, entry in zip(text.iter_rows(named=True), api.iter_rows(named=True), dump.entries, strict=True):
             if entry.layout == "B":

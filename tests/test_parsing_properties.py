@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestration.parse.common import normalise_title, paper_id_for
+from orchestration.parse.common import normalise_title, title_key_for
 from orchestration.parse.text import parse_dump
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -160,7 +160,7 @@ def test_rendered_entries_round_trip(case: Case) -> None:
         expected = {
             "position": position,
             "title": entry.title,
-            "paper_id": paper_id_for(entry.title),
+            "title_key": title_key_for(entry.title),
             "abstract": entry.abstract,
             "n_authors": entry.n_authors,
             "org_handle": entry.org_handle,

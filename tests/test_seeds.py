@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from orchestration.parse.common import DumpInput, ParsedDump, paper_id_for
+from orchestration.parse.common import DumpInput, ParsedDump, title_key_for
 from orchestration.parse.contract import SIGHTINGS_SCHEMA
 from orchestration.parse.text import parse_dump, parse_dumps
 
@@ -73,11 +73,11 @@ def test_seed_titles_come_from_the_file_and_ids_match() -> None:
     path = seed("002")
     text = path.read_text(encoding="utf-8")
     frame = parse_seed("002").sightings
-    for title, abstract, paper_id in frame.select("title", "abstract", "paper_id").iter_rows():
+    for title, abstract, title_key in frame.select("title", "abstract", "title_key").iter_rows():
         assert f"\n{title}\n" in text
         assert f"\n{abstract}" in text
         assert len(abstract) > len(title)
-        assert paper_id == paper_id_for(title)
+        assert title_key == title_key_for(title)
 
 
 def test_seed_publication_year_inference() -> None:

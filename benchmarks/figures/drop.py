@@ -71,7 +71,8 @@ def figure_drop(scale: Scale, base: Space, drops: Sequence[Path], work: Path) ->
         log(f"  sensor ticked {ticked:.1f}s later")
         for dump in drops:
             data = dump.read_bytes()
-            ids = parse_dump(data, dump.name, modified_at=dt.datetime.now(dt.UTC)).sightings.get_column("paper_id")
+            # A text dump's papers have no arXiv id: the marts key them by their title key.
+            ids = parse_dump(data, dump.name, modified_at=dt.datetime.now(dt.UTC)).sightings.get_column("title_key")
             wanted = sorted(set(ids.to_list()))
             partial = space.raw_dir / f"{dump.name}.part"
             partial.write_bytes(data)

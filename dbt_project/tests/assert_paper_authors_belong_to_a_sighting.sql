@@ -12,13 +12,13 @@ sightings as (
 final as (
     select
         authors.dump_id,
-        authors.paper_id,
+        authors.title_key,
         authors.author_position
     from authors
     anti join sightings
         on
             authors.dump_id = sightings.dump_id
-            and authors.paper_id = sightings.paper_id
+            and authors.title_key = sightings.title_key
 )
 
 select * from final

@@ -20,24 +20,7 @@ import polars as pl
 
 from orchestration.parse import contract
 from orchestration.parse.common import ParsedDump
-from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
-
-# The columns of raw.dumps, for the ledger rows of a batch.
-LEDGER_SCHEMA = pl.Schema(
-    {  # type: ignore[arg-type]  # polars types Datetime(...) loosely
-        "dump_id": pl.String,
-        "dump_file": pl.String,
-        "dump_date": pl.Date,
-        "size_bytes": pl.Int64,
-        "n_entries": pl.Int32,
-        "n_rejected": pl.Int32,
-        "loaded_at": pl.Datetime("us", "UTC"),
-        "parser_version": pl.String,
-        "is_current": pl.Boolean,
-        "duplicate_of": pl.String,
-    }
-)
-
+from orchestration.parse.contract import AUTHORS_SCHEMA, LEDGER_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA
 
 # loaded: a new file; replaced: new content for a known file; reparsed: the same content parsed again
 # (a rerun, or a parser upgrade); unchanged: content already loaded by this parser, left alone;

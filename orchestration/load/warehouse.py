@@ -5,6 +5,10 @@ Who writes and when:
   holding ``writer_lock`` so two runs never fight over DuckDB's file lock.
 - Analysts never open the live file; they read the snapshot (``snapshot``).
 
+The raw tables' DDL is rendered from ``contract.RAW_TABLES``, their one declaration; opening the
+file for writing creates what is missing and applies ``MIGRATIONS``, the one place that upgrades a
+warehouse written by an older version.
+
 A file that is gone or damaged while its history says it held data is a ``WarehouseDamaged``
 error whose message says how to rebuild it; a full disk or an unwritable folder is a
 ``WarehouseError`` that names the path.
@@ -18,11 +22,14 @@ import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
+from orchestration.parse.contract import RAW_TABLES, Column, PolarsType
 from orchestration.settings import snapshot_path
 
 # Files are written in a storage format that the DuckDB CLI from PyPI (``make sql``)
@@ -34,74 +41,146 @@ STORAGE_VERSION = "v1.4.0"
 _HEADER_BYTES = 3 * 4096
 
 
-DDL = """
-create schema if not exists raw;
-create table if not exists raw.dumps (
-    dump_id varchar not null,
-    dump_file varchar not null,
-    dump_date date not null,
-    size_bytes bigint not null,
-    n_entries integer not null,
-    n_rejected integer not null,
-    loaded_at timestamptz not null,
-    parser_version varchar not null,
-    is_current boolean not null,
-    duplicate_of varchar
-);
-create table if not exists raw.paper_sightings (
-    dump_id varchar not null,
-    dump_file varchar not null,
-    dump_date date not null,
-    position integer not null,
-    paper_id varchar not null,
-    title varchar not null,
-    abstract varchar,
-    n_authors integer,
-    org_handle varchar,
-    org_name varchar,
-    published_on date,
-    upvotes integer,
-    urls varchar[] not null,
-    code_url varchar,
-    code_status varchar not null,
-    code_source varchar,
-    layout varchar,
-    arxiv_id varchar,
-    source_format varchar not null default 'text',
-    n_comments integer
-);
-alter table raw.paper_sightings add column if not exists code_source varchar;
-alter table raw.paper_sightings add column if not exists arxiv_id varchar;
-alter table raw.paper_sightings add column if not exists source_format varchar default 'text';
-alter table raw.paper_sightings add column if not exists n_comments integer;
-create table if not exists raw.paper_authors (
-    dump_id varchar not null,
-    paper_id varchar not null,
-    author_position integer not null,
-    author_name varchar not null
-);
-create table if not exists raw.rejected_entries (
-    dump_id varchar not null,
-    dump_file varchar not null,
-    position integer,
-    line_number integer,
-    reason varchar not null,
-    raw_text varchar
-);
-create table if not exists raw.quarantined_dumps (
-    dump_file varchar not null,
-    dump_id varchar,
-    size_bytes bigint,
-    reason varchar not null,
-    quarantined_at timestamptz not null,
-    parser_version varchar
-);
-alter table raw.quarantined_dumps add column if not exists parser_version varchar;
-create table if not exists raw.build_state (
-    project_digest varchar not null,
-    built_at timestamptz not null
-);
-"""
+_DUCKDB_TYPES: dict[PolarsType, str] = {
+    pl.String: "varchar",
+    pl.Date: "date",
+    pl.Int32: "integer",
+    pl.Int64: "bigint",
+    pl.Boolean: "boolean",
+}
+
+
+def duckdb_type(dtype: PolarsType) -> str:
+    """The DuckDB type that holds a Polars column of ``dtype`` without loss, as Arrow hands it over."""
+    if isinstance(dtype, pl.List):
+        return f"{duckdb_type(dtype.inner)}[]"
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_unit != "us" or dtype.time_zone != "UTC":
+            raise TypeError(f"raw tables hold UTC microsecond timestamps, not {dtype}")
+        return "timestamptz"
+    base = dtype.base_type()
+    if base not in _DUCKDB_TYPES:
+        raise TypeError(f"no DuckDB type declared for the Polars type {dtype}")
+    return _DUCKDB_TYPES[base]
+
+
+def _column_ddl(column: Column, *, constraints: bool = True) -> str:
+    """``name type [not null] [default '...']``; without ``constraints``, what can be added to a table with rows."""
+    parts = [column.name, duckdb_type(column.dtype)]
+    if constraints and not column.nullable:
+        parts.append("not null")
+    if column.default is not None:
+        parts.append("default '{}'".format(column.default.replace("'", "''")))
+    return " ".join(parts)
+
+
+def create_table_ddl(table: str) -> str:
+    """``create table if not exists raw.<table>`` with the columns ``contract.RAW_TABLES`` declares."""
+    columns = ",\n".join(f"    {_column_ddl(column)}" for column in RAW_TABLES[table])
+    return f"create table if not exists raw.{table} (\n{columns}\n);"
+
+
+DDL = "\n".join(["create schema if not exists raw;", *(create_table_ddl(table) for table in RAW_TABLES)])
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One upgrade of a warehouse written by an older version; ``apply`` is idempotent (safe on every open)."""
+
+    name: str
+    apply: Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    rows = con.execute(
+        "select column_name from duckdb_columns() where schema_name = 'raw' and table_name = ? order by column_index",
+        [table],
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _rename_column(table: str, old: str, new: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    def apply(con: duckdb.DuckDBPyConnection) -> None:
+        if old in _columns(con, table):
+            con.execute(f"alter table raw.{table} rename column {old} to {new}")
+
+    return apply
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Columns declared after a table was first created: added nullable, with their declared default.
+
+    Rows loaded before a column existed hold null there (or the default); the data migrations below
+    fill what can be known.
+    """
+    for table, declared in RAW_TABLES.items():
+        present = set(_columns(con, table))
+        for column in declared:
+            if column.name not in present:
+                con.execute(f"alter table raw.{table} add column {_column_ddl(column, constraints=False)}")
+
+
+def _run(sql: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    def apply(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(sql)
+
+    return apply
+
+
+# Every upgrade an existing warehouse gets when it is opened for writing, in order. ``DDL`` creates
+# what is missing; these bring tables created by older versions up to ``contract.RAW_TABLES``.
+MIGRATIONS: tuple[Migration, ...] = (
+    # The title hash was called paper_id, the name the marts give the resolved identity.
+    Migration("paper_sightings.paper_id is title_key", _rename_column("paper_sightings", "paper_id", "title_key")),
+    Migration("paper_authors.paper_id is title_key", _rename_column("paper_authors", "paper_id", "title_key")),
+    # code_source, arxiv_id, source_format (default 'text') and n_comments came after the first
+    # sightings; parser_version of quarantined_dumps after the first verdicts.
+    Migration("columns declared since the table was created", _add_missing_columns),
+    # Values the parsers compute and SQL used to recompute as a fallback for rows loaded before:
+    # a text row's only code source is its abstract ...
+    Migration(
+        "code_source of older text rows",
+        _run(
+            "update raw.paper_sightings set code_source = 'abstract'"
+            " where code_source is null and code_url is not null and source_format = 'text'"
+        ),
+    ),
+    # ... and an API row's author count is the length of its author list (only API dumps have author
+    # rows; the semi join keeps this cheap on every open once no such row is left).
+    Migration(
+        "n_authors of older API rows",
+        _run(
+            """
+            update raw.paper_sightings as sightings set n_authors = listed.n_listed
+            from (
+                select authors.dump_id, authors.title_key, count(distinct authors.author_position)::integer as n_listed
+                from raw.paper_authors as authors
+                semi join raw.paper_sightings as missing
+                    on authors.dump_id = missing.dump_id and authors.title_key = missing.title_key
+                    and missing.n_authors is null and missing.source_format = 'api_json'
+                group by authors.dump_id, authors.title_key
+            ) as listed
+            where sightings.n_authors is null
+                and sightings.dump_id = listed.dump_id
+                and sightings.title_key = listed.title_key
+            """
+        ),
+    ),
+)
+
+
+def upgrade(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw tables and bring an older warehouse up to date, all or nothing."""
+    con.execute("begin transaction")
+    try:
+        con.execute(DDL)
+        for migration in MIGRATIONS:
+            migration.apply(con)
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("rollback")
+        raise
 
 
 class WarehouseError(Exception):
@@ -177,7 +256,7 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     try:
         _check_length(con, path)
         if not read_only:
-            con.execute(DDL)
+            upgrade(con)
     except BaseException:
         con.close()
         raise

@@ -18,7 +18,7 @@ Columns
   the most common one if items disagree, ties going to the latest; otherwise the dump is
   rejected ("no dump date").  Timestamps are read as the calendar day they are written in (the
   API writes UTC ``...Z``), the same for ``published_on`` (``paper.publishedAt``).
-* ``paper_id = paper_id_for(title)`` (the title hash, as for text dumps: identity across formats
+* ``title_key = title_key_for(title)`` (the title hash, as for text dumps: identity across formats
   is resolved downstream through ``arxiv_id``).
 * ``arxiv_id`` = ``paper.id`` when it is a new-style (``2401.12345``) or old-style
   (``hep-th/9901001``, ``math.GT/0309136``) arXiv id; a version suffix (``v2``) is stripped
@@ -63,8 +63,8 @@ from orchestration.parse.common import (
     ParsedDump,
     by_file,
     dump_identity,
-    paper_ids,
     parse_one,
+    title_keys,
 )
 from orchestration.parse.contract import AUTHORS_SCHEMA, REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 
@@ -165,7 +165,7 @@ def _parse_batch(
         pl.when(pl.col("github").str.len_chars() <= MAX_URL_CHARS).then(_github_url("github")).alias("github"),
     )
     titles = items.get_column("title").drop_nulls().unique()
-    ids = paper_ids(titles).rename({"text": "title"})
+    ids = title_keys(titles).rename({"text": "title"})
     title_chars = pl.col("title").str.len_chars()
     abstract_chars = pl.col("abstract").str.len_chars()
     reason = (
@@ -244,7 +244,7 @@ def _parse_batch(
             "file",
             "position",
             "dump_id",
-            "paper_id",
+            "title_key",
             "authors",
             pl.int_ranges(1, pl.col("authors").list.len() + 1, dtype=pl.Int32).alias("author_position"),
         )

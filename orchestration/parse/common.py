@@ -1,7 +1,7 @@
 """What both parsers share: their input and output types, the limits, and the per-file steps.
 
 A dump is identified by the SHA-256 of its bytes and dated by the ISO date in its file name when
-there is one; a paper is first identified by the hash of its normalised title (``paper_id_for``),
+there is one; a paper is first identified by the hash of its normalised title, its title key (``title_key_for``),
 so a text and an API sighting of one title get the same key.
 """
 
@@ -90,13 +90,13 @@ def normalise_title(title: str) -> str:
     return _NON_ALNUM_RE.sub(" ", folded).strip()
 
 
-def paper_id_for(title: str) -> str:
+def title_key_for(title: str) -> str:
     """First 16 hex digits of the SHA-256 of the normalised title."""
     return hashlib.sha256(normalise_title(title).encode("utf-8")).hexdigest()[:16]
 
 
-def paper_ids(titles: pl.Series) -> pl.DataFrame:
-    """``paper_id`` and emptiness of the normalised title, per distinct title.
+def title_keys(titles: pl.Series) -> pl.DataFrame:
+    """``title_key`` and emptiness of the normalised title, per distinct title.
 
     ASCII titles are normalised by Polars (NFKC is the identity on ASCII and casefold is
     lowercasing, so this is exactly ``normalise_title``); the rare others go through
@@ -111,10 +111,10 @@ def paper_ids(titles: pl.Series) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "text": titles,
-            "paper_id": pl.Series(digests, dtype=pl.String),
+            "title_key": pl.Series(digests, dtype=pl.String),
             "title_empty": normalised == "",
         },
-        schema={"text": pl.String, "paper_id": pl.String, "title_empty": pl.Boolean},
+        schema={"text": pl.String, "title_key": pl.String, "title_empty": pl.Boolean},
     )
 
 

@@ -55,8 +55,8 @@ classification, pairing (cumulative sums instead of a state machine), metadata r
 date inference and code links are expressions over all files at once.  Code links run once
 per *distinct* abstract (papers recur across a batch's pages), and regexes that cost about a
 microsecond per row run only on rows pre-selected by cheap literal tests.  Python touches each
-*file* (hash, decode, file-name date) and each *distinct title* (``paper_id_for``: Polars has
-no SHA-256, and using the same Python function guarantees ``paper_id == paper_id_for(title)``).
+*file* (hash, decode, file-name date) and each *distinct title* (``title_key_for``: Polars has
+no SHA-256, and using the same Python function guarantees ``title_key == title_key_for(title)``).
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ from orchestration.parse.common import (
     ParsedDump,
     by_file,
     dump_identity,
-    paper_ids,
     parse_one,
+    title_keys,
 )
 from orchestration.parse.contract import REJECTS_SCHEMA, SIGHTINGS_SCHEMA, DumpRejected
 from orchestration.parse.text_layout import MAX_PARAGRAPH_LINES
@@ -174,7 +174,7 @@ def _parse_batch(
     readable = dumps.filter(pl.col("dump_date").is_not_null())
     body = layout.classified_body(paragraphs.lazy(), readable.lazy()).collect()
 
-    ids = paper_ids(body.filter(pl.col("role") == layout.TITLE).get_column("text").unique())
+    ids = title_keys(body.filter(pl.col("role") == layout.TITLE).get_column("text").unique())
     entries = _entries(body.lazy(), ids.lazy()).collect()
 
     meta = readable.lazy().select("file", "dump_id", "dump_file", "dump_date")
@@ -278,7 +278,7 @@ def _entries(body: pl.LazyFrame, ids: pl.LazyFrame) -> pl.LazyFrame:
             pl.when(has_abstract).then(pl.col("para_1")).alias("abstract_para"),
             pl.col("m_para").alias("meta_para"),
             "problem",
-            "paper_id",
+            "title_key",
             pl.col("text").alias("title"),
             pl.when(has_abstract).then(pl.col("text_1")).alias("abstract"),
             pl.col("m_n_authors").alias("n_authors"),

@@ -10,18 +10,18 @@ with sightings as (
 ),
 
 title_keys as (
-    select distinct paper_id as title_key
+    select distinct title_key
     from sightings
 ),
 
 arxiv_ids_per_title as (
     select
-        paper_id as title_key,
+        title_key,
         arxiv_id,
         min(dump_date) as first_seen_on
     from sightings
     where arxiv_id is not null
-    group by paper_id, arxiv_id
+    group by title_key, arxiv_id
 ),
 
 ranked_arxiv_ids as (

@@ -12,7 +12,7 @@ listed_entries as (
     -- raw.paper_authors keys an author list by dump and title hash
     select distinct
         dump_id,
-        paper_id as title_key
+        title_key
     from authors
 ),
 
@@ -47,7 +47,7 @@ chosen_authors as (
     inner join authors
         on
             ranked_entries.dump_id = authors.dump_id
-            and ranked_entries.title_key = authors.paper_id
+            and ranked_entries.title_key = authors.title_key
     where ranked_entries.recency_rank = 1
 ),
 

@@ -5,7 +5,7 @@ with source as (
 final as (
     select
         dump_id,
-        paper_id,
+        title_key,
         author_position,
         trim(author_name) as author_name
     from source

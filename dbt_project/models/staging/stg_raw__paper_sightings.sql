@@ -8,7 +8,7 @@ cleaned as (
         dump_file,
         dump_date,
         position as entry_position,
-        paper_id,
+        title_key,
         trim(title) as title,
         nullif(trim(abstract), '') as abstract,
         n_authors,
@@ -33,7 +33,7 @@ final as (
         dump_file,
         dump_date,
         entry_position,
-        paper_id,
+        title_key,
         title,
         abstract,
         n_authors,
@@ -44,11 +44,7 @@ final as (
         urls,
         code_url,
         code_status,
-        -- text rows loaded before code_source existed: their only code source is the abstract
-        coalesce(
-            code_source,
-            case when code_url is not null and source_format = 'text' then 'abstract' end
-        ) as code_source,
+        code_source,
         layout,
         arxiv_id,
         source_format,
