@@ -4,12 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/version = "\(.*\)"/\1/p}' uv.lock)
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
-# One planned event per asset for a partition-range run, not one per dump (see orchestration/run.py).
-export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= 1
-# Hand per-partition materializations to the event log in batches (orchestration/event_storage.py).
-export DAGSTER_EVENT_BATCH_SIZE ?= 1000
+# Runs a command with DAGSTER_HOME and Dagster's event settings defaulted (orchestration/instance.py
+# holds the defaults) and the project's instance settings installed there.
+WITH_DAGSTER := $(BIN)/python -m orchestration.instance
 SCALE ?= full
 
 .PHONY: run rebuild test lint dev sql report fetch bench clean distclean setup demo-dumps
@@ -21,7 +19,7 @@ rebuild: setup ## Build a new warehouse from everything in raw/ beside the curre
 	$(BIN)/python -m orchestration.rebuild
 
 test: setup ## pytest (incl. dbt build with its tests and unit tests), ruff, mypy, sqlfluff
-	$(BIN)/pytest
+	$(WITH_DAGSTER) $(BIN)/pytest
 	$(MAKE) --no-print-directory lint
 
 lint: setup
@@ -32,7 +30,7 @@ lint: setup
 
 dev: setup ## Dagster UI on http://127.0.0.1:3000 with the sensor and the schedule running
 	@$(BIN)/python -m orchestration.run --check
-	$(BIN)/dagster dev --host $${DAGSTER_HOST:-127.0.0.1} --port $${DAGSTER_PORT:-3000} -w workspace.yaml
+	$(WITH_DAGSTER) $(BIN)/dagster dev --host $${DAGSTER_HOST:-127.0.0.1} --port $${DAGSTER_PORT:-3000} -w workspace.yaml
 
 sql: setup ## Read-only SQL prompt on the published snapshot; never blocks the pipeline
 	@snapshot=$$($(BIN)/python -c 'from orchestration.settings import Settings; print(Settings.from_env().read_snapshot)'); \
@@ -46,7 +44,7 @@ fetch: setup ## Save recent days from the Hugging Face API into the raw folder; 
 	$(BIN)/python -m orchestration.fetch $(if $(DAYS),--days "$(DAYS)") $(if $(DATE),--date "$(DATE)")
 
 bench: setup ## Benchmarks; SCALE=small for a quick run, ONLY=backfill,queries to re-measure some figures
-	$(BIN)/python -m benchmarks.run --scale $(SCALE) $(if $(ONLY),--only $(ONLY))
+	$(WITH_DAGSTER) $(BIN)/python -m benchmarks.run --scale $(SCALE) $(if $(ONLY),--only $(ONLY))
 
 demo-dumps: setup ## Regenerate the synthetic demo dumps in raw/ (refuses to overwrite different files)
 	$(BIN)/python -m tests.synthetic raw --days 7 --papers-per-day 12 --seed 7 --start 2026-03-09 --format mixed
@@ -58,7 +56,7 @@ clean: ## Remove generated state (warehouse, Dagster home, dbt target); never to
 distclean: clean
 	rm -rf $(VENV)
 
-setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
+setup: $(VENV)/.synced
 
 # Bytecode is compiled once here: with PYTHONDONTWRITEBYTECODE set, every Dagster and dbt process
 # would otherwise compile ~2,600 modules at start-up (about 4.5 s each time on a 2-core machine).
@@ -66,6 +64,3 @@ $(VENV)/.synced: pyproject.toml uv.lock Makefile
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
 	$(BIN)/uv sync --frozen --quiet --compile-bytecode
 	@touch $@
-
-$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml orchestration/dagster_postgres.yaml $(VENV)/.synced
-	@$(BIN)/python -m orchestration.instance > /dev/null

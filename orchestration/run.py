@@ -13,41 +13,26 @@ import io
 import os
 import sys
 from collections.abc import Collection, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 
 from orchestration import progress
-from orchestration.instance import install_instance_config
+from orchestration.defs.dbt_project import DBT_PROJECT
+from orchestration.instance import prepare_environment
 from orchestration.load.ingest import DumpState, scan_raw_dir
 from orchestration.load.serve import SCHEMA, server_label
 from orchestration.load.warehouse import WarehouseError, check_writable
 from orchestration.parse import contract
-from orchestration.settings import REPO_ROOT, Settings, SettingsError
+from orchestration.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from orchestration.defs.schedules import RefreshPlan
 
-# One "planned" event per asset for a partition-range run instead of one per partition: on SQLite
-# the per-partition events took minutes for a ten-year backfill. Dagster's trade-off: partitions
-# of a failed run are not marked failed; the raw.dumps ledger still says what loaded.
-SINGLE_PLANNED_EVENT = ("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
-# The per-partition materializations go to the event log in batches (orchestration/event_storage.py).
-EVENT_BATCHES = ("DAGSTER_EVENT_BATCH_SIZE", "1000")
 FAILURE_TAIL = 6000  # characters of dbt's output shown when a run fails
 # Step-by-step logs stay in the run's history (make dev); the terminal gets warnings only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def ensure_dagster_home() -> None:
-    """Default DAGSTER_HOME to the repo's git-ignored folder (history survives restarts), install the
-    project's instance settings there, and default Dagster's event-writing variables as make does."""
-    os.environ.setdefault(*SINGLE_PLANNED_EVENT)
-    os.environ.setdefault(*EVENT_BATCHES)
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
-    install_instance_config(home)
 
 
 FRESH_STATES: tuple[DumpState, ...] = ("new", "changed")
@@ -96,14 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         settings.check_raw_dir()
         check_writable(settings.warehouse)
-        from orchestration.definitions import defs, ingest_job  # reads the schedule's setting
+        DBT_PROJECT.preparer.prepare(DBT_PROJECT)  # outside `dagster dev`, the definitions need it done first
+        from orchestration.definitions import defs, ingest_job  # checks the schedules' settings
     except (SettingsError, WarehouseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from orchestration.defs.ingestion import check_warehouse, given_up_dumps
     from orchestration.defs.schedules import plan_refresh, plan_rerun
 
-    ensure_dagster_home()
+    prepare_environment(os.environ)  # DAGSTER_HOME and Dagster's event settings, unless set
     job = defs.resolve_job_def(ingest_job.name)
     selection = args.dumps.replace(",", " ").split()
     with dg.DagsterInstance.get() as instance:

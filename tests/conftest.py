@@ -202,6 +202,14 @@ LONGEST_FIRST = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Prepare the dbt manifest before any test module imports the definitions (outside
+    ``dagster dev`` nothing else does; see ``orchestration/defs/dbt_project.py``)."""
+    from orchestration.defs.dbt_project import DBT_PROJECT
+
+    DBT_PROJECT.preparer.prepare(DBT_PROJECT)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

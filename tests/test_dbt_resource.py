@@ -11,11 +11,11 @@ import pytest
 from dagster_dbt import DbtCliResource
 from dagster_dbt.core import resource as dagster_dbt_resource
 
-from orchestration.defs.dbt import DBT_EXECUTABLE, DBT_PROJECT, DbtCli
+from orchestration.defs.dbt_project import DBT_EXECUTABLE, DBT_PROJECT, DbtCli
 
 UPGRADE_HINT = (
     f"dagster-dbt {importlib.metadata.version('dagster-dbt')} changed how DbtCliResource.cli prepares a command; "
-    "review orchestration.defs.dbt.DbtCli (drop it, or override the new hooks)"
+    "review orchestration.defs.dbt_project.DbtCli (drop it, or override the new hooks)"
 )
 
 

@@ -1,8 +1,8 @@
-"""Resources: where the raw folder and the warehouse are, resolved at run time."""
+"""Resources: the project's settings as Dagster config, resolved in the process that runs a step or a tick."""
 
 import contextlib
-import dataclasses
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -12,17 +12,40 @@ from orchestration.settings import Settings, SettingsError
 
 
 class PapersResource(dg.ConfigurableResource["PapersResource"]):
-    """Paths for the pipeline; empty fields fall back to PAPERS_RAW_DIR / PAPERS_WAREHOUSE."""
+    """One field per setting (see ``Settings``), as the text of its variable; empty means unset.
+
+    ``orchestration/definitions.py`` gives each variable that is set as a ``dg.EnvVar``, so the UI
+    shows the variable's name (never a password) and a run reads it where it runs. A field left
+    empty falls back to its variable, then to the default in ``Settings``: Dagster fails a run
+    whose ``dg.EnvVar`` is unset instead of using a default. Values are checked by
+    ``Settings.from_env``, so a typo gives the same message wherever it is found.
+    """
 
     raw_dir: str = ""
     warehouse: str = ""
+    sensor_interval_s: str = ""
+    sensor_settle_s: str = ""
+    sensor_retries: str = ""
+    sensor_retry_s: str = ""
+    schedule_cron: str = ""
+    fetch_enabled: str = ""
+    fetch_days: str = ""
+    fetch_cron: str = ""
+    fetch_base_url: str = ""
+    fetch_timeout_s: str = ""
+    serve_url: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "PapersResource":
+        """A ``dg.EnvVar`` for each setting whose variable is set in ``env``; the others stay empty."""
+        return cls(
+            **{name: dg.EnvVar(variable) for name, variable in Settings.variables().items() if env.get(variable)}
+        )
 
     def settings(self) -> Settings:
-        base = Settings.from_env()
-        return dataclasses.replace(
-            base,
-            raw_dir=Path(self.raw_dir).resolve() if self.raw_dir else base.raw_dir,
-            warehouse=Path(self.warehouse).resolve() if self.warehouse else base.warehouse,
+        given = self.model_dump()
+        return Settings.from_env(
+            {variable: given[name] or os.environ.get(variable, "") for name, variable in Settings.variables().items()}
         )
 
 

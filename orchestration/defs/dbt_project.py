@@ -1,0 +1,116 @@
+"""The dbt project as dagster-dbt sees it, and how its manifest is prepared.
+
+The manifest (``dbt_project/target/manifest.json``) tells Dagster which models and tests exist,
+so it must be there, and current, before ``orchestration.defs.dbt`` is imported. It is prepared
+the way dagster-dbt's convention has it: ``DBT_PROJECT.prepare_if_dev()`` under ``dagster dev``
+and ``dg`` (each code-location load), and an explicit prepare everywhere else: ``make run`` (in
+``orchestration.run``), the tests (``tests/conftest.py``), or by hand with
+``dagster-dbt project prepare-and-package --file orchestration/defs/dbt_project.py``.
+Importing this module prepares nothing outside ``dagster dev``.
+
+The preparer parses only when the project's files changed since the last parse (their digest is
+kept next to the manifest), so a reload with nothing changed costs no dbt start-up, and processes
+starting together parse once, in turn.
+"""
+
+import hashlib
+import importlib.metadata
+import json
+import sys
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject, DbtProjectPreparer
+from dagster_shared.record import replace
+from packaging import version
+
+from orchestration.load.warehouse import writer_lock
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+# The dbt installed next to this interpreter, so an unactivated virtualenv works too.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+DIGEST_FILE = "project_digest.txt"
+
+
+def project_digest(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """Hash of the dbt project's source files: tells when the manifest or the marts are stale."""
+    digest = hashlib.sha256()
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if path.is_file() and relative.parts[0] not in ("target", "logs", "dbt_packages"):
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def warehouse_vars(warehouse: Path) -> list[str]:
+    """The arguments that tell dbt which warehouse to build (``profiles.yml`` reads ``var('warehouse')``).
+
+    Passed on dbt's command line rather than through the environment, so nothing writes
+    ``os.environ``. dbt keys partial parsing on its command-line vars and the rendered profile:
+    a parse and a later build must pass the same path, or the build re-parses the whole project.
+    """
+    return ["--vars", json.dumps({"warehouse": str(warehouse)})]
+
+
+# The manifest is parsed for the default warehouse, so that warehouse's first build reuses its partial-parse state.
+PARSE_VARS = warehouse_vars(Settings().warehouse)
+
+
+class DbtCli(DbtCliResource):
+    """dagster-dbt's resource without two set-up steps it takes before every dbt command.
+
+    Before each invocation ``DbtCliResource`` runs ``dbt --version`` in a subprocess (about 3.5 s
+    here) and builds an in-process dbt adapter (about 3 s) that only its row-count and
+    column-metadata helpers use. The dbt it runs is the dbt-core installed next to this
+    interpreter, and this project uses neither helper, so the version comes from the package
+    metadata and no adapter is built. Dropping this class costs those 6-7 s per run, nothing
+    else; ``tests/test_dbt_resource.py`` fails, naming the dagster-dbt version, if either hook
+    of dagster-dbt changes.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]  # no adapter
+        return None
+
+
+class DigestPreparer(DbtProjectPreparer):
+    """``dbt parse`` when the project's files changed since the last parse, and only then."""
+
+    def prepare_if_dev(self, project: DbtProject) -> None:
+        """Under ``dagster dev`` and ``dg``, each load; a reload with nothing changed costs a digest."""
+        if self.using_dagster_dev():
+            self.prepare(project)
+
+    def prepare(self, project: DbtProject) -> None:
+        target = project.project_dir / project.target_path
+        if self.is_current(project):
+            return
+        target.mkdir(parents=True, exist_ok=True)
+        # Processes starting together (a webserver and a daemon, parallel tests) parse once, in turn.
+        with writer_lock(target / "parse.lock"):
+            if self.is_current(project):
+                return
+            stamp = self.stamp(project)
+            DbtCli(project_dir=str(project.project_dir), dbt_executable=DBT_EXECUTABLE).cli(
+                ["parse", "--quiet", *PARSE_VARS], target_path=project.target_path
+            ).wait()
+            (target / DIGEST_FILE).write_text(stamp)
+
+    @staticmethod
+    def stamp(project: DbtProject) -> str:
+        """What the last parse was of: the project's files and the vars it was given."""
+        return f"{project_digest(project.project_dir)} {PARSE_VARS[-1]}"
+
+    @classmethod
+    def is_current(cls, project: DbtProject) -> bool:
+        stamp = project.project_dir / project.target_path / DIGEST_FILE
+        return project.manifest_path.exists() and stamp.exists() and stamp.read_text() == cls.stamp(project)
+
+
+# DbtProject takes no preparer argument (dagster-dbt 0.29): swap ours in for its default one.
+DBT_PROJECT = replace(DbtProject(project_dir=DBT_PROJECT_DIR), preparer=DigestPreparer())
+DBT_PROJECT.prepare_if_dev()
