@@ -53,6 +53,7 @@ from benchmarks.figures.report import child_report, figure_report
 from benchmarks.figures.serve import figure_serve
 from benchmarks.harness import BENCH_DIR, SCALES, WORK_ROOT, Space, corpus, log, machine_facts
 from benchmarks.report import render
+from orchestration.defs.dbt_project import DBT_PROJECT
 
 
 def build_one_day(space: Space, dumps: Sequence[Path]) -> dict[str, Any]:
@@ -98,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(children[args.child](*args.args)))
         return 0
 
+    # Children import the definitions in their own processes; outside `dagster dev` the dbt manifest
+    # they need is prepared first, as `make run` does.
+    DBT_PROJECT.preparer.prepare(DBT_PROJECT)
     scale = SCALES[args.scale]
     wanted = set(args.only.split(",")) if args.only else set(FIGURES)
     work = WORK_ROOT / args.scale

@@ -135,7 +135,7 @@ def test_the_resource_has_a_field_for_each_setting() -> None:
 
 
 def test_set_variables_become_env_vars_and_unset_ones_stay_empty() -> None:
-    papers = PapersResource.from_env({"PAPERS_WAREHOUSE": "/w.duckdb", "PAPERS_SERVE_URL": "postgresql://u:pw@h/db"})
+    papers = PapersResource.from_env({"PAPERS_WAREHOUSE": "/w.duckdb", "PAPERS_SERVE_URL": "postgresql://u@h/db"})
     assert isinstance(papers.warehouse, dg.EnvVar)
     assert papers.warehouse.env_var_name == "PAPERS_WAREHOUSE"
     assert isinstance(papers.serve_url, dg.EnvVar)  # the UI shows the variable's name, not the password
