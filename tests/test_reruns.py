@@ -8,6 +8,7 @@ code runs and must leave exactly what a clean build with the real parser leaves.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -150,6 +151,13 @@ def test_a_parser_upgrade_reparses_every_dump_an_older_parser_loaded(workspace: 
     assert "up to date" in make_run(workspace).stdout
 
 
+def arxiv_ids(snapshot: Path) -> dict[str, str | None]:
+    """Each title hash in the raw sightings -> the arXiv id any of its sightings carries (None: text only)."""
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        rows = con.execute("select title_key, max(arxiv_id) from raw.paper_sightings group by title_key").fetchall()
+    return dict(rows)
+
+
 @pytest.mark.slow
 def test_marts_after_increments_a_changed_dump_and_a_rerun_equal_a_full_rebuild(
     workspace: Workspace, tmp_path: Path
@@ -157,13 +165,23 @@ def test_marts_after_increments_a_changed_dump_and_a_rerun_equal_a_full_rebuild(
     dumps = list(generate_dumps(days=4, papers_per_day=6, seed=21))
     write_dumps(workspace.raw_dir, dumps[:2])
     make_run(workspace)
-    # The next increment brings two new days and changes one already loaded (saved again with
-    # other content: the same day generated from another seed).
-    changed = next(d for d in generate_dumps(days=4, papers_per_day=5, seed=22) if d.file_name == dumps[1].file_name)
-    write_dumps(workspace.raw_dir, dumps[2:])
+    first_build = arxiv_ids(workspace.snapshot)
+    # The next increment brings two new days, the second from the API (arXiv ids for titles the
+    # text dumps showed), and changes one already loaded: saved again without the papers no other
+    # day shows, and with those of the same day generated from another seed.
+    elsewhere = {entry.title for dump in dumps[1:] for entry in dump.entries}
+    other_seed = next(d for d in generate_dumps(days=4, papers_per_day=5, seed=22) if d.file_name == dumps[0].file_name)
+    kept = tuple(entry for entry in dumps[0].entries if entry.title in elsewhere)
+    changed = dataclasses.replace(dumps[0], entries=kept + other_seed.entries)
+    write_dumps(workspace.raw_dir, dumps[2:3])
+    write_dumps(workspace.raw_dir, dumps[3:], output_format="api_json")
     write_dumps(workspace.raw_dir, [changed], overwrite=True)
     make_run(workspace)
     make_run(workspace, "--dumps", dumps[2].file_name)
+    # `papers` is built incrementally: the cases it must get right happened here.
+    later = arxiv_ids(workspace.snapshot)
+    assert set(first_build) - set(later), "no paper lost its every sighting"
+    assert any(first_build[key] is None and later.get(key) for key in first_build), "no text-only paper got an arXiv id"
 
     reference = new_workspace(tmp_path / "reference")
     for path in sorted(workspace.raw_dir.iterdir()):

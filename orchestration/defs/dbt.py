@@ -70,12 +70,15 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCli, papers: PapersRes
     held: list[dg.Output[Any]] = []
     with failure_policy(settings.warehouse), writer_lock(settings.writer_lock):
         # The raw tables exist even before the first dump arrives, so an empty folder builds empty marts.
-        connect(settings.warehouse).close()
+        with connect(settings.warehouse) as con:
+            built_by = con.execute("select project_digest from raw.build_state").fetchone()
+        # Incremental marts (papers) are built whole when the dbt project changed since they were built.
+        refresh = [] if built_by == (project_digest(),) else ["--full-refresh"]
         # Unit tests check model logic, not data: `make test` runs them; scheduled runs skip them.
         # Builds of one warehouse never overlap (writer lock), so they share one target folder and
         # its partial-parse state; builds of other warehouses keep theirs apart.
         invocation = dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test", *warehouse_vars(settings.warehouse)],
+            ["build", "--exclude-resource-type", "unit_test", *refresh, *warehouse_vars(settings.warehouse)],
             context=context,
             target_path=settings.dbt_target,
         )

@@ -4,8 +4,72 @@
 -- the latest sighting that has the attribute (arg_max skips nulls), and for the code link the
 -- latest among those with the strongest code status, null or not (arg_max_null). A sighting's
 -- place in time is (dump_date, dump_file), then its position: the higher up the page, the later.
+--
+-- Incremental: a daily run rebuilds only the papers whose sightings changed, instead of
+-- re-aggregating every abstract ever loaded. sightings_hash fingerprints a paper's sightings:
+-- which ones, every column but the abstract, and the parser version that read their dump (a
+-- sighting's abstract changes only when a new parser re-reads its dump). It takes one pass
+-- without the abstracts and is compared with the hash stored on the paper's row. New, changed
+-- and re-resolved papers are rebuilt (delete+insert on paper_id); the post-hook removes papers
+-- left with no sighting. A run whose dbt project changed since the marts were built builds the
+-- table whole (`--full-refresh`, orchestration/defs/dbt.py).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='paper_id',
+        on_schema_change='fail',
+        post_hook="
+            {% if is_incremental() %}
+                delete from {{ this }} as built
+                where not exists (
+                    select 1 from {{ ref('int_paper_sightings') }} as sightings
+                    where sightings.paper_id = built.paper_id
+                )
+            {% endif %}
+        ",
+    )
+}}
+
 with sightings as (
     select * from {{ ref('int_paper_sightings') }}
+),
+
+dumps as (
+    select * from {{ ref('stg_raw__dumps') }}
+),
+
+fingerprints as (
+    select
+        sightings.paper_id,
+        (bit_xor(hash(
+            sightings.dump_id, sightings.dump_file, sightings.dump_date, sightings.entry_position,
+            sightings.title_key, sightings.title, sightings.n_authors, sightings.org_handle,
+            sightings.org_name, sightings.published_on, sightings.upvotes, sightings.code_url,
+            sightings.code_status, sightings.code_source, sightings.arxiv_id, dumps.parser_version
+        )) >> 1)::bigint as sightings_hash
+    from sightings
+    left join dumps
+        on sightings.dump_id = dumps.dump_id and sightings.dump_file = dumps.dump_file
+    group by sightings.paper_id
+),
+
+to_build as (
+    select fingerprints.*
+    from fingerprints
+    {% if is_incremental() %}
+        anti join {{ this }} as built
+            on
+                fingerprints.paper_id = built.paper_id
+                and fingerprints.sightings_hash = built.sightings_hash
+    {% endif %}
+),
+
+changed_sightings as (
+    select sightings.*
+    from sightings
+    semi join to_build
+        on sightings.paper_id = to_build.paper_id
 ),
 
 ordered as (
@@ -23,7 +87,7 @@ ordered as (
             when 'promised' then 2
             else 1
         end as status_strength
-    from sightings
+    from changed_sightings
 ),
 
 ranked as (
@@ -33,7 +97,7 @@ ranked as (
     from ordered
 ),
 
-final as (
+aggregated as (
     select
         paper_id,
         -- every API sighting of the paper carries the same arXiv id (its paper_id)
@@ -55,6 +119,15 @@ final as (
         count(distinct dump_id) as n_dumps
     from ranked
     group by paper_id
+),
+
+final as (
+    select
+        aggregated.*,
+        to_build.sightings_hash
+    from aggregated
+    inner join to_build
+        on aggregated.paper_id = to_build.paper_id
 )
 
 select * from final
