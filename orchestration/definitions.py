@@ -12,7 +12,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from orchestration.defs.dbt import DBT_EXECUTABLE, DBT_PROJECT, DbtCli, dbt_models, warehouse_snapshot
+from orchestration.defs.dbt import dbt_models, warehouse_snapshot
+from orchestration.defs.dbt_project import DBT_EXECUTABLE, DBT_PROJECT, DbtCli
 from orchestration.defs.fetching import api_fetch, build_fetch_schedule, fetch_job
 from orchestration.defs.ingestion import DUMP_FILES, WRITTEN_WITH_SIGHTINGS, paper_sightings
 from orchestration.defs.report import warehouse_report

@@ -19,7 +19,6 @@ import dagster as dg
 import duckdb
 
 from orchestration import progress
-from orchestration.defs.dbt_project import DBT_PROJECT
 from orchestration.instance import prepare_environment
 from orchestration.load.ingest import DumpState, scan_raw_dir
 from orchestration.load.serve import SCHEMA, server_label
@@ -81,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         settings.check_raw_dir()
         check_writable(settings.warehouse)
+        from orchestration.defs.dbt_project import DBT_PROJECT  # dagster-dbt and dbt load after the checks
+
         DBT_PROJECT.preparer.prepare(DBT_PROJECT)  # outside `dagster dev`, the definitions need it done first
         from orchestration.definitions import defs, ingest_job  # checks the schedules' settings
     except (SettingsError, WarehouseError) as error:

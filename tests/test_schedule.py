@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy.exc
 
 from orchestration.definitions import defs
-from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
+from orchestration.defs.dbt import dbt_models, warehouse_snapshot
+from orchestration.defs.dbt_project import project_digest
 from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource

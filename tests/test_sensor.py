@@ -21,7 +21,7 @@ import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from orchestration.definitions import defs
-from orchestration.defs.dbt import project_digest
+from orchestration.defs.dbt_project import project_digest
 from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SKIP_LOADED_TAG
 from orchestration.defs.resources import PapersResource
 from orchestration.load.ledger import load_dumps

@@ -10,11 +10,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from orchestration import progress
-from orchestration.defs.dbt_project import DBT_EXECUTABLE as DBT_EXECUTABLE
-from orchestration.defs.dbt_project import DBT_PROJECT as DBT_PROJECT
-from orchestration.defs.dbt_project import DbtCli as DbtCli
-from orchestration.defs.dbt_project import project_digest as project_digest
-from orchestration.defs.dbt_project import warehouse_vars
+from orchestration.defs.dbt_project import DBT_PROJECT, DbtCli, project_digest, warehouse_vars
 from orchestration.defs.ingestion import SIGHTINGS_KEY, WRITTEN_WITH_SIGHTINGS
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.load.snapshot import publish_snapshot, record_build

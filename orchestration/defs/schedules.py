@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 import sqlalchemy.exc
 
-from orchestration.defs.dbt import dbt_models, project_digest, warehouse_snapshot
+from orchestration.defs.dbt import dbt_models, warehouse_snapshot
+from orchestration.defs.dbt_project import project_digest
 from orchestration.defs.ingestion import DUMPS, DUMPS_NAME, SIGHTINGS_KEY, ingest_request
 from orchestration.defs.report import warehouse_report
 from orchestration.defs.resources import PapersResource
