@@ -248,9 +248,13 @@ def machine_facts() -> dict[str, Any]:
     total_kib = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))  # type: ignore[union-attr]
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
+    from orchestration.defs.dbt_project import dbt_package_version  # dagster-dbt: only where it is needed
+
     versions = {"python": platform.python_version()}
-    for package in ("polars", "duckdb", "dagster", "dagster-dbt", "dbt-core", "dbt-duckdb"):
+    for package in ("polars", "duckdb", "dagster", "dagster-dbt"):
         versions[package] = importlib.metadata.version(package)
+    for package in ("dbt-core", "dbt-duckdb"):
+        versions[package] = dbt_package_version(package)
     return {
         "cores": os.cpu_count(),
         "memory_gib": round(total_kib / (1 << 20), 1),

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from orchestration.defs.dbt_project import DBT_EXECUTABLE
 from orchestration.load.warehouse import connect
 from tests.conftest import MARTS
 
@@ -164,16 +163,6 @@ AUTHORS = [
 # fmt: on
 
 
-def _dbt_executable() -> str:
-    beside_python = Path(sys.executable).with_name("dbt")
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which("dbt")
-    if found is None:
-        pytest.skip("dbt is not installed")
-    return found
-
-
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     cursor = con.execute(sql)
     names = [column[0] for column in cursor.description]
@@ -215,7 +204,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyC
     }
     result = subprocess.run(
         [
-            _dbt_executable(),
+            DBT_EXECUTABLE,
             "build",
             "--profiles-dir",
             str(DBT_PROJECT),
