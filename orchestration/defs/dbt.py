@@ -13,7 +13,7 @@ from orchestration import progress
 from orchestration.defs.dbt_project import DBT_PROJECT, DbtCli, project_digest, warehouse_vars
 from orchestration.defs.ingestion import SIGHTINGS_KEY, WRITTEN_WITH_SIGHTINGS
 from orchestration.defs.resources import PapersResource, failure_policy
-from orchestration.load.snapshot import publish_snapshot, record_build
+from orchestration.load.snapshot import built_digest, publish_snapshot, record_build
 from orchestration.load.warehouse import connect, writer_lock
 
 RATES_MODEL = "code_release_rates"
@@ -67,9 +67,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCli, papers: PapersRes
     with failure_policy(settings.warehouse), writer_lock(settings.writer_lock):
         # The raw tables exist even before the first dump arrives, so an empty folder builds empty marts.
         with connect(settings.warehouse) as con:
-            built_by = con.execute("select project_digest from raw.build_state").fetchone()
+            built_by = built_digest(con)
         # Incremental marts (papers) are built whole when the dbt project changed since they were built.
-        refresh = [] if built_by == (project_digest(),) else ["--full-refresh"]
+        refresh = [] if built_by == project_digest() else ["--full-refresh"]
         # Unit tests check model logic, not data: `make test` runs them; scheduled runs skip them.
         # Builds of one warehouse never overlap (writer lock), so they share one target folder and
         # its partial-parse state; builds of other warehouses keep theirs apart.

@@ -26,6 +26,12 @@ def record_build(con: duckdb.DuckDBPyConnection, project_digest: str) -> None:
     con.execute("commit")
 
 
+def built_digest(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The digest ``record_build`` stored: which dbt project code built the marts in this file."""
+    row = con.execute("select project_digest from raw.build_state").fetchone()
+    return None if row is None else str(row[0])
+
+
 def snapshot_state(snapshot: Path) -> tuple[dict[str, Loaded], str | None]:
     """What the published snapshot holds: each file's content seen (loaded or quarantined), and
     the digest of the dbt project that built its marts.
@@ -36,9 +42,7 @@ def snapshot_state(snapshot: Path) -> tuple[dict[str, Loaded], str | None]:
     if not snapshot.exists():
         return {}, None
     with duckdb.connect(str(snapshot), read_only=True) as con:
-        versions = loaded_versions(con)
-        row = con.execute("select project_digest from raw.build_state").fetchone()
-    return versions, None if row is None else str(row[0])
+        return loaded_versions(con), built_digest(con)
 
 
 def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse: Path, snapshot: Path) -> None:
