@@ -1,6 +1,7 @@
 """The batched event log records a single-run backfill exactly as Dagster's stock SQLite storage does."""
 
 import inspect
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,86 @@ def test_batched_backfill_is_recorded_like_the_stock_one(tmp_path: Path, monkeyp
     assert "STEP_START" in single_writes
 
 
+CHECKED = dg.AssetKey("checked")
+BROKEN = dg.AssetKey("broken")
+CHECKS = [dg.AssetCheckKey(CHECKED, name) for name in ("passes", "fails")] + [dg.AssetCheckKey(BROKEN, "never_run")]
+
+
+@dg.asset(key=CHECKED, check_specs=[dg.AssetCheckSpec(key.name, asset=CHECKED) for key in CHECKS[:2]])
+def checked() -> Iterator[Any]:
+    yield dg.MaterializeResult(metadata={"rows": 3})
+    yield dg.AssetCheckResult(check_name="passes", passed=True)
+    yield dg.AssetCheckResult(check_name="fails", passed=False)
+
+
+@dg.asset(key=BROKEN, check_specs=[dg.AssetCheckSpec("never_run", asset=BROKEN)])
+def broken() -> Iterator[Any]:
+    raise RuntimeError("fails before its check: the check's planned row is all it leaves")
+    yield  # a generator, as an asset with a check must be
+
+
+SECOND = dg.AssetKey("downstream")
+
+
+@dg.asset(key=SECOND, deps=[checked])
+def downstream() -> None:
+    return None
+
+
+def _run_with_checks(home: Path, *, project_config: bool) -> dict[str, Any]:
+    if project_config:
+        install_instance_config(home)
+    else:
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    instance = dg.DagsterInstance.from_config(str(home))
+    job = dg.Definitions(assets=[checked, broken, downstream]).resolve_implicit_global_asset_job_def()
+    run_id = job.execute_in_process(instance=instance, raise_on_error=False).run_id
+    storage = instance.event_log_storage
+    latest = storage.get_latest_asset_check_execution_by_key(CHECKS)
+    return {
+        "planned": sorted(
+            str(event.dagster_event.event_type_value)  # type: ignore[union-attr]
+            for event in instance.all_logs(run_id)
+            if event.dagster_event and event.dagster_event.event_type_value.endswith("_PLANNED")
+        ),
+        "history": {
+            key.name: [(r.status.value, r.run_id == run_id) for r in storage.get_asset_check_execution_history(key, 10)]
+            for key in CHECKS
+        },
+        "latest": {key.name: latest[key].status.value for key in CHECKS},
+        "planned_materializations": [
+            instance.get_latest_planned_materialization_info(key) is not None for key in (CHECKED, SECOND)
+        ],
+        "materialized": [
+            instance.get_latest_materialization_event(key) is not None for key in (CHECKED, downstream.key)
+        ],
+    }
+
+
+def test_the_planned_events_of_a_run_are_written_in_one_batch_and_read_back_like_the_stock_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    single_writes: list[str] = []
+    stock_store_event = BatchedSqliteEventLogStorage.store_event
+
+    def counting_store_event(self: BatchedSqliteEventLogStorage, event: Any) -> None:
+        single_writes.append(event.dagster_event_type.value if event.dagster_event_type else "log")
+        stock_store_event(self, event)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event", counting_store_event)
+    batched = _run_with_checks(tmp_path / "batched", project_config=True)
+    expected = _run_with_checks(tmp_path / "stock", project_config=False)
+
+    assert expected["latest"] == {"passes": "SUCCEEDED", "fails": "FAILED", "never_run": "PLANNED"}
+    assert expected["planned"].count("ASSET_CHECK_EVALUATION_PLANNED") == len(CHECKS)
+    assert batched == expected
+    # The batch path wrote the planned events: none went through the one-event-at-a-time write.
+    assert not [kind for kind in single_writes if kind.endswith("_PLANNED")]
+    assert "ASSET_CHECK_EVALUATION" in single_writes
+
+
 def test_install_upgrades_an_earlier_install_but_not_a_hand_written_config(tmp_path: Path) -> None:
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     ours.mkdir()
@@ -122,6 +203,8 @@ CALLED = {
     "index_transaction": ["self"],
     "_store_asset_event_tags": ["self", "conn", "events", "event_ids"],
     "_store_asset_event": ["self", "conn", "event", "event_id"],
+    "store_asset_check_event": ["self", "event", "event_id"],
+    "index_connection": ["self"],
 }
 
 
