@@ -13,6 +13,7 @@ from typing import Any
 
 import altair as alt
 import duckdb
+from altair.utils.schemapi import debug_mode
 
 STATUS_ORDER = ["repository", "claimed", "promised", "none"]
 
@@ -365,13 +366,19 @@ def tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
 
 
 def charts(con: duckdb.DuckDBPyConnection) -> list[Chart]:
-    """Every chart of the report, in page order."""
-    return [
-        _release_by_month(con),
-        _release_by_year(con),
-        _time_to_page(con),
-        _authors(con),
-        _organisations(con),
-        _trajectories(con),
-        _calendar(con),
-    ]
+    """Every chart of the report, in page order.
+
+    Altair validates every object it builds against the Vega-Lite schema, inline data rows
+    included, and then the whole chart again in ``to_dict``. The second pass is kept (``_spec``);
+    the first is skipped, which cut the report of the ten-year warehouse from 1.2-1.6 s to 0.55 s.
+    """
+    with debug_mode(False):
+        return [
+            _release_by_month(con),
+            _release_by_year(con),
+            _time_to_page(con),
+            _authors(con),
+            _organisations(con),
+            _trajectories(con),
+            _calendar(con),
+        ]
