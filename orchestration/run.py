@@ -8,12 +8,14 @@ or changed dumps and an unchanged dbt project it launches nothing.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import io
 import os
 import sys
+import threading
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import dagster as dg
 import duckdb
@@ -200,5 +202,22 @@ def summary(settings: Settings, given_up: Collection[str] = ()) -> str:
     )
 
 
+def exit_without_teardown(code: int) -> NoReturn:
+    """Exit once the work is done, skipping the interpreter's own teardown.
+
+    With Dagster and Polars loaded, Python spends about 1.3 s after the summary freeing some
+    2,000 modules one object at a time. What must happen at exit still does: other threads are
+    joined, the ``atexit`` handlers run (logging's flush among them), and stdout and stderr are
+    flushed; only the freeing is left to the operating system.
+    """
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_teardown(main())
