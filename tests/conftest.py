@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,14 +64,14 @@ class Workspace:
         }
 
     def make_run(
-        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600
+        self, *args: str, env: Mapping[str, str] | None = None, unset: Collection[str] = (), timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
         """What ``make run`` does after set-up, against this workspace (``args``: ``--dumps ...``;
-        ``env``: settings to change)."""
+        ``env``: settings to change; ``unset``: variables to leave out)."""
         return subprocess.run(
             [sys.executable, "-m", "orchestration.run", *args],
             cwd=REPO_ROOT,
-            env={**self.env(), **(env or {})},
+            env={key: value for key, value in {**self.env(), **(env or {})}.items() if key not in unset},
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -23,13 +23,32 @@ def things(context: dg.AssetExecutionContext) -> dg.MaterializeResult[Any]:
     return dg.MaterializeResult(metadata={"files_in_run": len(context.partition_keys), "note": "same for all"})
 
 
-def _backfill(home: Path, *, project_config: bool) -> dg.DagsterInstance:
+def _instance(home: Path, *, project_config: bool) -> dg.DagsterInstance:
+    """An instance with the project's settings (the batched event log), or Dagster's stock ones."""
     if project_config:
         install_instance_config(home)
     else:
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    instance = dg.DagsterInstance.from_config(str(home))
+    return dg.DagsterInstance.from_config(str(home))
+
+
+@pytest.fixture
+def single_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The event types the batched storage writes one at a time (``store_event``), in order."""
+    written: list[str] = []
+    stock_store_event = BatchedSqliteEventLogStorage.store_event
+
+    def counting_store_event(self: BatchedSqliteEventLogStorage, event: Any) -> None:
+        written.append(event.dagster_event_type.value if event.dagster_event_type else "log")
+        stock_store_event(self, event)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event", counting_store_event)
+    return written
+
+
+def _backfill(home: Path, *, project_config: bool) -> dg.DagsterInstance:
+    instance = _instance(home, project_config=project_config)
     instance.add_dynamic_partitions(PARTS.name or "", KEYS)
     job = dg.Definitions(assets=[things]).resolve_implicit_global_asset_job_def()
     tags = {"dagster/asset_partition_range_start": KEYS[0], "dagster/asset_partition_range_end": KEYS[-1]}
@@ -76,16 +95,10 @@ def test_uninstalled_template_is_refused(tmp_path: Path) -> None:
         dg.DagsterInstance.from_config(str(tmp_path)).event_log_storage  # noqa: B018
 
 
-def test_batched_backfill_is_recorded_like_the_stock_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batched_backfill_is_recorded_like_the_stock_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, single_writes: list[str]
+) -> None:
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "25")  # 58 partitions: batches of 25, 25 and 8
-    single_writes: list[str] = []
-    stock_store_event = BatchedSqliteEventLogStorage.store_event
-
-    def counting_store_event(self: BatchedSqliteEventLogStorage, event: Any) -> None:
-        single_writes.append(event.dagster_event_type.value if event.dagster_event_type else "log")
-        stock_store_event(self, event)
-
-    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event", counting_store_event)
     batched = _backfill(tmp_path / "batched", project_config=True)
     assert isinstance(batched.event_log_storage, BatchedSqliteEventLogStorage)
     stock = _backfill(tmp_path / "stock", project_config=False)
@@ -127,12 +140,7 @@ def downstream() -> None:
 
 
 def _run_with_checks(home: Path, *, project_config: bool) -> dict[str, Any]:
-    if project_config:
-        install_instance_config(home)
-    else:
-        home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    instance = dg.DagsterInstance.from_config(str(home))
+    instance = _instance(home, project_config=project_config)
     job = dg.Definitions(assets=[checked, broken, downstream]).resolve_implicit_global_asset_job_def()
     run_id = job.execute_in_process(instance=instance, raise_on_error=False).run_id
     storage = instance.event_log_storage
@@ -158,17 +166,9 @@ def _run_with_checks(home: Path, *, project_config: bool) -> dict[str, Any]:
 
 
 def test_the_planned_events_of_a_run_are_written_in_one_batch_and_read_back_like_the_stock_ones(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, single_writes: list[str]
 ) -> None:
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    single_writes: list[str] = []
-    stock_store_event = BatchedSqliteEventLogStorage.store_event
-
-    def counting_store_event(self: BatchedSqliteEventLogStorage, event: Any) -> None:
-        single_writes.append(event.dagster_event_type.value if event.dagster_event_type else "log")
-        stock_store_event(self, event)
-
-    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event", counting_store_event)
     batched = _run_with_checks(tmp_path / "batched", project_config=True)
     expected = _run_with_checks(tmp_path / "stock", project_config=False)
 

@@ -12,7 +12,6 @@ import datetime as dt
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from sqlalchemy.engine import URL
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.load.warehouse import connect
 from orchestration.run import failure_descriptions
-from tests.conftest import MARTS, REPO_ROOT, Workspace, duckdb_lock_held
+from tests.conftest import MARTS, Workspace, duckdb_lock_held
 from tests.synthetic import Entry, SyntheticDump
 
 RAW_TABLES = ("dumps", "paper_sightings", "paper_authors", "rejected_entries", "quarantined_dumps")
@@ -253,16 +252,7 @@ def test_the_sensor_and_the_schedule_skip_a_missing_raw_folder_with_the_message(
 
 def test_the_summary_reaches_a_pipe_when_python_buffers_its_output(built_workspace: Workspace) -> None:
     """``make run`` exits without the interpreter's teardown; what it printed must still be written."""
-    env = {key: value for key, value in built_workspace.env().items() if key != "PYTHONUNBUFFERED"}
-    result = subprocess.run(
-        [sys.executable, "-m", "orchestration.run"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = built_workspace.make_run(unset={"PYTHONUNBUFFERED"})
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Nothing new in the raw folder; the warehouse is up to date." in result.stdout
     assert f"Warehouse:          {built_workspace.warehouse}" in result.stdout
