@@ -65,5 +65,5 @@ setup: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock Makefile
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
 	$(BIN)/uv sync --frozen --quiet --compile-bytecode
-	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV)/dbt $(BIN)/uv sync --frozen --quiet --compile-bytecode --only-group dbt
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV)/dbt $(BIN)/uv sync --frozen --quiet --compile-bytecode --only-group dbt --python $(BIN)/python
 	@touch $@
