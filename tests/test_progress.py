@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import select
 
 from orchestration import progress
 
@@ -35,10 +36,18 @@ def test_a_terminal_gets_an_updating_bar() -> None:
             for done in range(1, 3651, 256):
                 progress.report("dumps parsed and loaded", done, 3651)
             progress.report("dumps parsed and loaded", 3651, 3651)
-        shown = os.read(leader, 1 << 16).decode(errors="replace")
+        shown = _read_everything(leader).decode(errors="replace")
     finally:
         os.close(leader)
         os.close(follower)
     assert "3651/3651" in shown
     assert "\r" in shown or "\x1b[" in shown, "redrawn in place, not printed line after line"
     assert "dumps parsed and loaded: " not in shown
+
+
+def _read_everything(leader: int) -> bytes:
+    """All the terminal shows: a pty hands written bytes to its reader asynchronously, in chunks."""
+    shown = b""
+    while select.select([leader], [], [], 0.5)[0]:
+        shown += os.read(leader, 1 << 16)
+    return shown
