@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
-from orchestration.load.ingest import dump_state
+from orchestration.load import ingest as ingest_module
+from orchestration.load.ingest import dump_state, ingest
 from orchestration.load.ledger import Loaded, Quarantine, load_dumps, loaded_versions
 from orchestration.load.warehouse import connect
 from orchestration.parse import contract
@@ -126,3 +129,41 @@ def test_a_file_read_at_last_leaves_the_quarantine_and_one_unreadable_now_leaves
     assert sightings == [(second.dump_file,)]
     assert loaded[first.dump_file] == Loaded(first.dump_id, contract.PARSER_VERSION)
     assert dump_state(first.dump_file, first.dump_id, loaded) == "loaded"
+
+
+def test_the_next_batch_is_parsed_while_one_loads_and_no_further_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for dump in generate_dumps(days=5, papers_per_day=3, seed=5):
+        (raw / dump.file_name).write_bytes(dump.render())
+    names = sorted(path.name for path in raw.iterdir())
+    parses: list[list[str]] = []
+    loads: list[list[str]] = []
+    real_parse, real_load = ingest_module.parse_batch, ingest_module.load_dumps
+
+    def parse(batch: Sequence[DumpInput]) -> ingest_module.Parsed:
+        parses.append([item.dump_file for item in batch])
+        return real_parse(batch)
+
+    def load(con: duckdb.DuckDBPyConnection, dumps: Sequence[ParsedDump], *args: object, **kwargs: bool) -> object:
+        loads.append([dump.dump_file for dump in dumps])
+        ahead = min(len(loads) + 1, 3)  # batches of 2, 2 and 1 file
+        deadline = time.monotonic() + 10
+        while len(parses) < ahead and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(parses) == ahead, f"while batch {len(loads)} loads, {len(parses)} batch(es) were parsed"
+        with con.cursor() as other:  # each batch is committed before the next one is loaded
+            committed = other.execute("select count(*) from raw.dumps").fetchone()
+        assert committed == (2 * (len(loads) - 1),)
+        outcomes = real_load(con, dumps, *args, **kwargs)  # type: ignore[arg-type]
+        time.sleep(0.1)  # time enough for a parser running further ahead to show itself
+        assert len(parses) == ahead, f"by the end of batch {len(loads)}'s load, {len(parses)} were parsed"
+        return outcomes
+
+    monkeypatch.setattr(ingest_module, "parse_batch", parse)
+    monkeypatch.setattr(ingest_module, "load_dumps", load)
+    report = ingest(raw, tmp_path / "w.duckdb", tmp_path / "writer.lock", names, reparse=False, batch_size=2)
+    assert parses == loads == [names[0:2], names[2:4], names[4:5]]
+    assert [outcome.status for outcome in report.outcomes] == ["loaded"] * 5

@@ -11,6 +11,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -46,6 +47,8 @@ BATCH_BYTES = 64 << 20
 # One day's page is well under 1 MiB as text or API JSON. A file over this limit is
 # quarantined unread (only hashed, in chunks), which keeps memory bounded whatever is dropped.
 MAX_DUMP_BYTES = 64 << 20
+
+Parsed = tuple[list[ParsedDump], list[DumpRejected]]  # a batch's dumps, and the files rejected whole
 
 
 @dataclass(frozen=True)
@@ -245,53 +248,88 @@ def ingest(
     named file is parsed again and its rows replaced.
     """
     report = IngestReport()
-    batch: list[DumpInput] = []
-    pending_quarantine: list[Quarantine] = []
     # One writer for the whole ingest, and one connection: each batch is still its own
-    # transaction, but the file is opened, and checkpointed on close, once.
-    with writer_lock(lock_path), connect(warehouse) as con:
+    # transaction, but the file is opened, and checkpointed on close, once. The parser works one
+    # batch ahead in a thread of its own (Polars and DuckDB both release the GIL), so parsing
+    # batch n + 1 overlaps loading batch n; only this thread touches the connection.
+    with (
+        writer_lock(lock_path),
+        connect(warehouse) as con,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser,
+    ):
         ledger = _ledger(con)
         report.outdated = sum(
             1 for name in names if name in ledger and ledger[name].parser_version != contract.PARSER_VERSION
         )
 
-        def flush() -> None:
-            parsed, rejected = parse_batch(batch)
-            data_by_file = {item.dump_file: item.data for item in batch}
-            quarantine = pending_quarantine + [
+        def load(batch: _Batch, parsing: Future[Parsed]) -> None:
+            parsed, rejected = parsing.result()
+            data_by_file = {item.dump_file: item.data for item in batch.inputs}
+            quarantine = batch.quarantined + [
                 _quarantine(error, data_by_file.get(error.dump_file)) for error in rejected
             ]
             report.outcomes.extend(load_dumps(con, parsed, quarantine, reparse=reparse))
             report.quarantined.extend(quarantine)
-            batch.clear()
-            pending_quarantine.clear()
             if on_batch is not None:
                 on_batch(report)
 
-        for item in read_inputs(raw_dir, names):
-            if isinstance(item, str):
-                report.missing.append(item)
-                continue
-            if isinstance(item, Quarantine):
-                pending_quarantine.append(item)
-                continue
-            known = ledger.get(item.dump_file)
-            if not reparse and known is not None and known.is_loaded(item.data):
-                report.outcomes.append(known.outcome)
-                continue
-            # A file that would take the batch over its byte budget starts the next batch, so a
-            # huge dump is parsed on its own rather than together with everything before it.
-            if batch and sum(len(queued.data) for queued in batch) + len(item.data) > BATCH_BYTES:
-                flush()
-            batch.append(item)
-            if len(batch) >= batch_size:
-                flush()
-        if batch or pending_quarantine:
-            flush()
+        ahead: tuple[_Batch, Future[Parsed]] | None = None
+        for batch in _batches(read_inputs(raw_dir, names), ledger, report, reparse=reparse, batch_size=batch_size):
+            parsing = parser.submit(parse_batch, batch.inputs)
+            if ahead is not None:
+                load(*ahead)
+            ahead = (batch, parsing)
+        if ahead is not None:
+            load(*ahead)
     return report
 
 
-def parse_batch(batch: Sequence[DumpInput]) -> tuple[list[ParsedDump], list[DumpRejected]]:
+@dataclass
+class _Batch:
+    """Files read for one parse and one load transaction, and those quarantined unread on the way."""
+
+    inputs: list[DumpInput] = field(default_factory=list)
+    quarantined: list[Quarantine] = field(default_factory=list)
+
+    def size(self) -> int:
+        return sum(len(item.data) for item in self.inputs)
+
+
+def _batches(
+    items: Iterable[DumpInput | Quarantine | str],
+    ledger: Mapping[str, _Current],
+    report: IngestReport,
+    *,
+    reparse: bool,
+    batch_size: int,
+) -> Iterator[_Batch]:
+    """Group the files that need parsing into batches; note missing and unchanged ones in ``report``."""
+    batch = _Batch()
+    for item in items:
+        if isinstance(item, str):
+            report.missing.append(item)
+            continue
+        if isinstance(item, Quarantine):
+            batch.quarantined.append(item)
+            continue
+        known = ledger.get(item.dump_file)
+        if not reparse and known is not None and known.is_loaded(item.data):
+            report.outcomes.append(known.outcome)
+            continue
+        # A file that would take the batch over its byte budget starts the next batch, so a
+        # huge dump is parsed on its own rather than together with everything before it.
+        if batch.inputs and batch.size() + len(item.data) > BATCH_BYTES:
+            yield batch
+            batch = _Batch()
+        batch.inputs.append(item)
+        if len(batch.inputs) >= batch_size:
+            yield batch
+            batch = _Batch()
+    if batch.inputs or batch.quarantined:
+        yield batch
+
+
+def parse_batch(batch: Sequence[DumpInput]) -> Parsed:
     """Send text dumps to the page parser and ``*.json`` files to the API parser."""
     api = [item for item in batch if item.dump_file.lower().endswith(API_SUFFIX)]
     text = [item for item in batch if not item.dump_file.lower().endswith(API_SUFFIX)]
