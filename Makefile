@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 WITH_DAGSTER := $(BIN)/python -m orchestration.instance
 SCALE ?= full
 
-.PHONY: run rebuild test lint dev sql report fetch bench clean distclean setup demo-dumps
+.PHONY: run rebuild test lint dev sql report fetch bench clean distclean setup demo-dumps dbt-missing
 
 run: setup ## Ingest everything in the raw folder, build the marts, print a summary
 	$(BIN)/python -m orchestration.run $(if $(DUMPS),--dumps "$(DUMPS)")
@@ -62,8 +62,11 @@ setup: $(VENV)/.synced
 # imports dbt-core (see orchestration/defs/dbt_project.py). Bytecode is compiled once here: with
 # PYTHONDONTWRITEBYTECODE set, every Dagster and dbt process would otherwise compile ~2,600 modules
 # at start-up (about 4.5 s each time on a 2-core machine).
-$(VENV)/.synced: pyproject.toml uv.lock Makefile
+# Remade when the lock or the Makefile changed, or when dbt's environment is gone.
+$(VENV)/.synced: pyproject.toml uv.lock Makefile $(if $(wildcard $(VENV)/dbt/bin/dbt),,dbt-missing)
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
 	$(BIN)/uv sync --frozen --quiet --compile-bytecode
 	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV)/dbt $(BIN)/uv sync --frozen --quiet --compile-bytecode --only-group dbt --python $(BIN)/python
 	@touch $@
+
+dbt-missing:

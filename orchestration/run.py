@@ -82,11 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         settings.check_raw_dir()
         check_writable(settings.warehouse)
-        from orchestration.defs.dbt_project import DBT_PROJECT  # dagster-dbt and dbt load after the checks
+    except (SettingsError, WarehouseError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from orchestration.defs.dbt_project import DBT_PROJECT, DbtNotInstalled  # dagster-dbt loads after the checks
 
+    try:
         DBT_PROJECT.preparer.prepare(DBT_PROJECT)  # outside `dagster dev`, the definitions need it done first
         from orchestration.definitions import defs, ingest_job  # checks the schedules' settings
-    except (SettingsError, WarehouseError) as error:
+    except (SettingsError, WarehouseError, DbtNotInstalled) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from orchestration.defs.ingestion import check_warehouse, given_up_dumps

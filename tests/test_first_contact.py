@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from sqlalchemy.engine import URL
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.load.warehouse import connect
 from orchestration.run import failure_descriptions
-from tests.conftest import MARTS, Workspace, duckdb_lock_held
+from tests.conftest import MARTS, REPO_ROOT, Workspace, duckdb_lock_held
 from tests.synthetic import Entry, SyntheticDump
 
 RAW_TABLES = ("dumps", "paper_sightings", "paper_authors", "rejected_entries", "quarantined_dumps")
@@ -256,3 +257,27 @@ def test_the_summary_reaches_a_pipe_when_python_buffers_its_output(built_workspa
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Nothing new in the raw folder; the warehouse is up to date." in result.stdout
     assert f"Warehouse:          {built_workspace.warehouse}" in result.stdout
+
+
+def test_a_project_installed_without_its_dbt_environment_says_to_run_make_setup(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Installed by hand (``uv sync``, ``pip install -e .``), the project has no ``.venv/dbt``."""
+    missing = tmp_path / "no-dbt" / "bin" / "dbt"
+    driver = (
+        "import runpy, orchestration.defs.dbt_project as project;"
+        f"project.DBT_EXECUTABLE = {str(missing)!r};"
+        "runpy.run_module('orchestration.run', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", driver],
+        cwd=REPO_ROOT,
+        env=workspace.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert_clear_failure(result, str(missing), "make setup")
+    assert not workspace.warehouse.exists()
+    assert dagster_runs(workspace) == 0

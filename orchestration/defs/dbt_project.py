@@ -36,6 +36,19 @@ DBT_EXECUTABLE = str(DBT_ENVIRONMENT / "bin" / "dbt")
 DIGEST_FILE = "project_digest.txt"
 
 
+class DbtNotInstalled(Exception):
+    """dbt's environment is missing (the project was installed without ``make setup``)."""
+
+
+def check_dbt_installed() -> None:
+    """Raise ``DbtNotInstalled``, saying how to fix it, unless dbt's environment holds a dbt command."""
+    if not Path(DBT_EXECUTABLE).is_file():
+        raise DbtNotInstalled(
+            f"dbt is not installed at {DBT_EXECUTABLE}: dbt runs from an environment of its own inside the "
+            "project's virtualenv; run `make setup` to build it from uv.lock (`make run` and `make dev` do so first)."
+        )
+
+
 def dbt_package_version(name: str = "dbt-core") -> str:
     """The version of a package installed in dbt's environment (``dbt-core``, ``dbt-duckdb``)."""
     site_packages = [str(path) for path in DBT_ENVIRONMENT.glob("lib/python*/site-packages")]
@@ -97,6 +110,7 @@ class DigestPreparer(DbtProjectPreparer):
             self.prepare(project)
 
     def prepare(self, project: DbtProject) -> None:
+        check_dbt_installed()  # else the definitions fail on dagster-dbt's advice to pip-install dbt
         target = project.project_dir / project.target_path
         if self.is_current(project):
             return
