@@ -34,10 +34,9 @@ from contextvars import ContextVar
 from typing import Any
 
 from dagster._config import StringSource
-from dagster._core.errors import DagsterInvariantViolationError
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log import SqlEventLogStorageTable, SqliteEventLogStorage
 from dagster._serdes import ConfigurableClassData
 
 # The index-shard transaction a batch is being written in, by this thread, and its storage.
@@ -68,13 +67,17 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if len(run_ids) != 1 or not all(_is_asset_event(event) or _is_check_event(event) for event in events):
             super().store_event_batch(events)
             return
-        statements = [self.prepare_insert_event(event) for event in events]
+        # The rows ``store_event`` writes, each event serialised once, inserted with one statement per shard.
+        rows = [self._event_to_row(event) for event in events]
         with self.run_connection(run_ids.pop()) as conn:
-            for statement in statements:
-                conn.execute(statement)
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         # Mirrored into the index shard exactly as ``store_event`` does, under the index's ids.
         with self.index_transaction() as conn:
-            event_ids = [_inserted_id(conn.execute(statement)) for statement in statements]
+            inserted = conn.execute(
+                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
+                rows,
+            )
+            event_ids = [int(event_id) for event_id in inserted.scalars()]
             stored = list(zip(events, event_ids, strict=True))
             assets = [(event, event_id) for event, event_id in stored if _is_asset_event(event)]
             self._store_asset_event_tags(conn, [event for event, _ in assets], [event_id for _, event_id in assets])
@@ -94,13 +97,6 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if batch is not None and batch[0] is self:
             return contextlib.nullcontext(batch[1])
         return super().index_connection()
-
-
-def _inserted_id(result: Any) -> int:  # a SQLAlchemy CursorResult
-    key = result.inserted_primary_key
-    if key is None or key[0] is None:
-        raise DagsterInvariantViolationError("Cannot store asset event tags for null event id.")
-    return int(key[0])
 
 
 def _is_check_event(event: EventLogEntry) -> bool:

@@ -79,6 +79,18 @@ def _recorded(instance: dg.DagsterInstance) -> dict[str, Any]:
             t.get("dagster/partition", "")
             for t in instance.get_event_tags_for_asset(ASSET, filter_tags={}, filter_event_id=None)
         ),
+        # Rows written for one event are keyed on that event's own storage id.
+        "each_event_holds_its_own_tags": all(
+            instance.get_event_tags_for_asset(ASSET, filter_tags={}, filter_event_id=r.storage_id)
+            == [{"dagster/data_version": r.asset_materialization.tags["dagster/data_version"]}]  # type: ignore[union-attr]
+            for r in records
+        ),
+        "latest_by_partition_is_its_event": instance.event_log_storage.get_latest_storage_id_by_partition(
+            ASSET, dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        == {r.partition_key: r.storage_id for r in records},
+        "asset_record_points_at_the_last_event": asset_record.last_materialization_record.storage_id  # type: ignore[union-attr]
+        == max(r.storage_id for r in records),
     }
 
 
@@ -107,6 +119,9 @@ def test_batched_backfill_is_recorded_like_the_stock_one(
     expected = _recorded(stock)
     assert expected["partitions"] == set(KEYS)
     assert expected["run_events"] == len(KEYS)
+    assert expected["each_event_holds_its_own_tags"]
+    assert expected["latest_by_partition_is_its_event"]
+    assert expected["asset_record_points_at_the_last_event"]
     assert _recorded(batched) == expected
     # The batch path did the work: no materialization went through the one-event-at-a-time write.
     assert "ASSET_MATERIALIZATION" not in single_writes
@@ -198,7 +213,7 @@ def test_install_upgrades_an_earlier_install_but_not_a_hand_written_config(tmp_p
 # The parts of Dagster's SQL event log that BatchedSqliteEventLogStorage.store_event_batch calls,
 # with the parameters it passes. Dagster does not promise to keep the private ones.
 CALLED = {
-    "prepare_insert_event": ["self", "event"],
+    "_event_to_row": ["self", "event"],
     "run_connection": ["self", "run_id"],
     "index_transaction": ["self"],
     "_store_asset_event_tags": ["self", "conn", "events", "event_ids"],
