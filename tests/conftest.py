@@ -68,8 +68,14 @@ class Workspace:
     ) -> subprocess.CompletedProcess[str]:
         """What ``make run`` does after set-up, against this workspace (``args``: ``--dumps ...``;
         ``env``: settings to change; ``unset``: variables to leave out)."""
+        return self.python("-m", "orchestration.run", *args, env=env, unset=unset, timeout=timeout)
+
+    def python(
+        self, *args: str, env: Mapping[str, str] | None = None, unset: Collection[str] = (), timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """The project's Python with ``args``, from the repository, against this workspace; output captured."""
         return subprocess.run(
-            [sys.executable, "-m", "orchestration.run", *args],
+            [sys.executable, *args],
             cwd=REPO_ROOT,
             env={key: value for key, value in {**self.env(), **(env or {})}.items() if key not in unset},
             capture_output=True,

@@ -12,7 +12,6 @@ import datetime as dt
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from sqlalchemy.engine import URL
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.load.warehouse import connect
 from orchestration.run import failure_descriptions
-from tests.conftest import MARTS, REPO_ROOT, Workspace, duckdb_lock_held
+from tests.conftest import MARTS, Workspace, duckdb_lock_held
 from tests.synthetic import Entry, SyntheticDump
 
 RAW_TABLES = ("dumps", "paper_sightings", "paper_authors", "rejected_entries", "quarantined_dumps")
@@ -269,15 +268,7 @@ def test_a_project_installed_without_its_dbt_environment_says_to_run_make_setup(
         f"project.DBT_EXECUTABLE = {str(missing)!r};"
         "runpy.run_module('orchestration.run', run_name='__main__')"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", driver],
-        cwd=REPO_ROOT,
-        env=workspace.env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = workspace.python("-c", driver)
     assert_clear_failure(result, str(missing), "make setup")
     assert not workspace.warehouse.exists()
     assert dagster_runs(workspace) == 0

@@ -19,7 +19,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import duckdb
 import pytest
 
 from orchestration.load.ingest import scan_raw_dir
-from tests.conftest import REPO_ROOT, Workspace
+from tests.conftest import Workspace
 from tests.synthetic import Entry, RenderStyle, SyntheticDump, format_day, generate_dumps
 
 MiB = 1 << 20
@@ -99,15 +98,7 @@ def query(path: Path, sql: str, params: list[object] | None = None) -> list[tupl
 
 
 def measured_run(space: Workspace) -> tuple[subprocess.CompletedProcess[str], int]:
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURED_RUN],
-        cwd=REPO_ROOT,
-        env=space.env(),
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
+    result = space.python("-c", MEASURED_RUN, timeout=1200)
     peak = [line for line in result.stderr.splitlines() if line.startswith("PEAK_RSS_KIB=")]
     assert peak, result.stderr[-4000:]
     return result, int(peak[-1].split("=")[1]) * 1024
