@@ -11,15 +11,15 @@ asset and per asset check the run will produce. For ``make run`` that is 78 even
 from creating the run to starting it went from 2.65 s to 0.7-0.9 s once they were written as one
 batch (one-dump increment, one-day warehouse, 2026-12-02).
 
-This storage writes such a batch with the very same rows, in one transaction on
-the run's shard and one on the index shard; the asset-check rows are written by Dagster's own
+This storage writes such a batch with the very same rows, in one transaction and one
+``executemany`` INSERT on the run's shard and on the index shard; the asset-check rows are written by Dagster's own
 code, handed that transaction. Everything else (other event types, mixed batches, reads, the
 UI's watchers) is the stock ``SqliteEventLogStorage``. Configured in ``orchestration/dagster.yaml``.
 
 What dropping it costs: the ten-year backfill (3,650 dumps through ``python -m orchestration.run``,
 synthetic corpus, alternating, two runs each, 2026-12-02) took 87.5 and 86.1 s with it and 172.5
-and 162.7 s with the stock SQLite event log, about 80 s more. It calls two private methods of
-``SqliteEventLogStorage`` (``_store_asset_event_tags``, ``_store_asset_event``) and gives
+and 162.7 s with the stock SQLite event log, about 80 s more. It calls three private methods of
+``SqliteEventLogStorage`` (``_event_to_row``, ``_store_asset_event_tags``, ``_store_asset_event``) and gives
 ``store_asset_check_event`` its open transaction through ``index_connection``;
 ``tests/test_event_storage.py`` names the Dagster version when they change. An instance on
 PostgreSQL (``DAGSTER_POSTGRES_URL``) does not use it.
