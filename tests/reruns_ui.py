@@ -18,6 +18,7 @@ import pytest
 
 from orchestration.defs.dbt import dbt_models, warehouse_snapshot
 from orchestration.defs.ingestion import SIGHTINGS_KEY
+from orchestration.load.warehouse import writer_lock
 from tests.conftest import Workspace, new_workspace, table_contents
 from tests.dagster_dev import DagsterDev, dagster_dev
 from tests.synthetic import generate_dumps, write_dumps
@@ -88,8 +89,15 @@ class Served:
 
 
 def tamper(workspace: Workspace, names: list[str]) -> None:
-    """Overwrite the rows of ``names`` by hand, as a bug would have left them."""
-    with duckdb.connect(str(workspace.warehouse)) as con:
+    """Overwrite the rows of ``names`` by hand, as a bug would have left them.
+
+    Under the writer lock, as a pipeline step writes: the sensor's check of the live file opens
+    it only when no one holds that lock.
+    """
+    with (
+        writer_lock(workspace.warehouse.with_name(f"{workspace.warehouse.name}.writer.lock")),
+        duckdb.connect(str(workspace.warehouse)) as con,
+    ):
         con.execute(
             "update raw.paper_sightings set title = 'tampered' where dump_file in (select unnest(?::varchar[]))",
             [names],

@@ -88,7 +88,8 @@ def test_a_typo_names_the_default_the_field_declares(name: str) -> None:
 def test_dbt_profiles_fallback_is_the_settings_default_warehouse() -> None:
     """For ad-hoc dbt runs profiles.yml keeps a fallback; it must name the same file."""
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
-    path = profile["papers"]["outputs"]["local"]["path"]
+    [attached] = profile["papers"]["outputs"]["local"]["attach"]
+    path = attached["path"]
     [fallback] = re.findall(r"env_var\('PAPERS_WAREHOUSE', '([^']+)'\)", path)
     assert (DBT_PROJECT_DIR / fallback).resolve() == Settings().warehouse
     assert "var('warehouse'" in path

@@ -14,6 +14,7 @@ Expected rows are worked out by hand from the rows below.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ import duckdb
 import pytest
 
 from orchestration.defs.dbt_project import DBT_EXECUTABLE
-from orchestration.load.warehouse import connect
+from orchestration.load.warehouse import CATALOG, ROW_GROUP_ROWS, connect
 from tests.conftest import MARTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -172,8 +173,39 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     ]
 
 
+def dbt(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """dbt from ``DBT_PROJECT`` against ``tmp / "papers.duckdb"``, its target and logs under ``tmp``."""
+    env = {
+        **os.environ,
+        "PAPERS_WAREHOUSE": str(tmp / "papers.duckdb"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    return subprocess.run(
+        [
+            DBT_EXECUTABLE,
+            *args,
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(tmp / "target"),
+            "--log-path",
+            str(tmp / "logs"),
+        ],
+        cwd=DBT_PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
-def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder whose ``papers.duckdb`` holds ``INPUT`` and the marts ``dbt build`` made of it."""
     tmp = tmp_path_factory.mktemp("dbt")
     warehouse = tmp / "papers.duckdb"
     # The loader's own DDL, so the hand-built warehouse cannot drift from the real one.
@@ -196,39 +228,37 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyC
     # Opened again, as the next pipeline step would: the migrations upgrade the two old-style rows.
     connect(warehouse).close()
 
-    env = {
-        **os.environ,
-        "PAPERS_WAREHOUSE": str(warehouse),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    result = subprocess.run(
-        [
-            DBT_EXECUTABLE,
-            "build",
-            "--profiles-dir",
-            str(DBT_PROJECT),
-            "--project-dir",
-            str(DBT_PROJECT),
-            "--target-path",
-            str(tmp / "target"),
-            "--log-path",
-            str(tmp / "logs"),
-        ],
-        cwd=DBT_PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = dbt(tmp, "build")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "ERROR=0" in result.stdout, result.stdout[-3000:]
     assert "WARN=0" in result.stdout, result.stdout[-3000:]
+    return tmp
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+
+@pytest.fixture(scope="module")
+def marts(built: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(str(built / "papers.duckdb"), read_only=True)
     yield con
     con.close()
+
+
+def test_dbt_attaches_the_warehouse_as_the_loader_does(built: Path) -> None:
+    """Same name, same row group size (a daily append rewrites only a small last row group), and
+    DuckDB's spill folder next to the warehouse rather than in dbt's working directory."""
+    query = (
+        "select database_name, options['row_group_size'] as row_group_size,"
+        " current_setting('temp_directory') as spill from duckdb_databases() where path is not null"
+    )
+    result = dbt(built, "show", "--inline", query, "--output", "json", "--log-format", "text")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    shown = json.loads(result.stdout[result.stdout.index("{") :])["show"]
+    assert shown == [
+        {
+            "database_name": CATALOG,
+            "row_group_size": str(ROW_GROUP_ROWS),
+            "spill": f"{built / 'papers.duckdb'}.tmp",
+        }
+    ]
 
 
 def test_papers(marts: duckdb.DuckDBPyConnection) -> None:

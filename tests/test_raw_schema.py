@@ -19,7 +19,7 @@ import sqlglot
 import yaml
 
 from orchestration.load.ledger import Loaded, loaded_versions
-from orchestration.load.warehouse import MIGRATIONS, connect
+from orchestration.load.warehouse import MIGRATIONS, ROW_GROUP_ROWS, connect
 from orchestration.parse import contract
 from tests.conftest import REPO_ROOT
 
@@ -119,6 +119,31 @@ def test_a_fresh_warehouse_has_exactly_the_declared_columns(tmp_path: Path) -> N
         for table, columns in contract.RAW_TABLES.items()
     }
     assert found == expected
+
+
+def test_rows_appended_to_a_long_table_leave_its_earlier_row_groups_as_they_were(tmp_path: Path) -> None:
+    """A daily increment appends a day to tables holding years: the checkpoint when the warehouse
+    is closed rewrites the row group the rows went to, and the row group size keeps that one small."""
+    path = tmp_path / "papers.duckdb"
+
+    def row_groups(con: duckdb.DuckDBPyConnection) -> list[tuple[int, list[int]]]:
+        return con.execute(
+            "select row_group_id, list(distinct block_id order by block_id) from pragma_storage_info('main.history')"
+            " where block_id is not null group by all order by all"
+        ).fetchall()
+
+    with connect(path) as con:
+        con.execute(
+            "create table main.history as select range as id, 'abstract ' || range as abstract from range(?)",
+            [3 * ROW_GROUP_ROWS + 100],
+        )
+    with connect(path) as con:
+        before = row_groups(con)
+        con.execute("insert into main.history select range + 1e9, 'the next day' from range(100)")
+    with connect(path) as con:
+        after = row_groups(con)
+    assert len(before) == 4
+    assert after[:3] == before[:3]
 
 
 def test_the_polars_schemas_are_the_declaration() -> None:
