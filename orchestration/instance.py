@@ -40,7 +40,9 @@ def prepare_environment(environ: MutableMapping[str, str]) -> Path:
     """Default Dagster's variables in ``environ`` and install the instance settings; return ``DAGSTER_HOME``."""
     for name, value in DAGSTER_DEFAULTS.items():
         environ.setdefault(name, value)
-    home = Path(environ["DAGSTER_HOME"])
+    # Dagster stops with a traceback on a relative DAGSTER_HOME: it means the folder seen from here.
+    home = Path(environ["DAGSTER_HOME"]).expanduser().resolve()
+    environ["DAGSTER_HOME"] = str(home)
     install_instance_config(home)
     return home
 

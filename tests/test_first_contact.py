@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL
 from orchestration.defs.resources import PapersResource, failure_policy
 from orchestration.load.warehouse import connect
 from orchestration.run import failure_descriptions
-from tests.conftest import MARTS, Workspace, duckdb_lock_held
+from tests.conftest import MARTS, REPO_ROOT, Workspace, duckdb_lock_held
 from tests.synthetic import Entry, SyntheticDump
 
 RAW_TABLES = ("dumps", "paper_sightings", "paper_authors", "rejected_entries", "quarantined_dumps")
@@ -99,6 +99,13 @@ def test_a_raw_folder_that_does_not_exist_fails_before_any_work(workspace: Works
     assert not typo.exists()
     assert not workspace.warehouse.exists()
     assert dagster_runs(workspace) == 0
+
+
+def test_a_relative_dagster_home_is_the_folder_it_names_from_where_the_command_runs(workspace: Workspace) -> None:
+    relative = os.path.relpath(workspace.dagster_home / "history_here", REPO_ROOT)
+    result = workspace.make_run("--check", env={"DAGSTER_HOME": relative})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workspace.dagster_home / "history_here" / "dagster.yaml").is_file()
 
 
 def test_a_warehouse_that_cannot_be_written_fails_at_once(workspace: Workspace, tmp_path: Path) -> None:
