@@ -22,7 +22,7 @@ import duckdb
 
 from orchestration import progress
 from orchestration.instance import prepare_environment
-from orchestration.load.ingest import DumpState, scan_raw_dir
+from orchestration.load.ingest import DumpState
 from orchestration.load.serve import SCHEMA, server_label
 from orchestration.load.warehouse import WarehouseError, check_writable
 from orchestration.parse import contract
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 1
         given_up = given_up_dumps(instance)
-    if not scan_raw_dir(settings.raw_dir).files:
+    if not plan.dumps:
         print(
             f"Nothing to ingest yet: the raw folder {settings.raw_dir} holds no dumps. The raw tables and the marts"
             " exist and are empty; drop *.txt or *.json dumps there and run again."

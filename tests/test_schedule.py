@@ -127,10 +127,12 @@ def test_plan_refresh_without_always_build_is_empty_when_up_to_date(
     publish(workspace, paths)
     settings = settings_for(workspace)
 
-    assert plan_refresh(settings, instance, always_build=False).requests == []
+    up_to_date = plan_refresh(settings, instance, always_build=False)
+    assert (up_to_date.requests, up_to_date.dumps) == ([], 2)
     # The same state with always_build asks for the rebuild.
-    rebuild = plan_refresh(settings, instance, always_build=True).requests
-    assert [set(r.asset_selection or []) for r in rebuild] == [BUILD_KEYS]
+    rebuild = plan_refresh(settings, instance, always_build=True)
+    assert [set(r.asset_selection or []) for r in rebuild.requests] == [BUILD_KEYS]
+    assert rebuild.dumps == 2
 
 
 def test_plan_refresh_rebuilds_when_the_dbt_project_changed(workspace: Workspace, instance: dg.DagsterInstance) -> None:
@@ -208,3 +210,4 @@ def test_a_rerun_of_all_dumps_is_one_run_over_every_partition(
     assert (run.tags[RANGE_START], run.tags[RANGE_END]) == (paths[0].name, paths[-1].name)
     assert SKIP_LOADED_TAG not in run.tags, "a rerun someone asked for re-parses"
     assert plan.count("rerun") == 3
+    assert plan.dumps == 3

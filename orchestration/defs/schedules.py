@@ -32,6 +32,7 @@ class RefreshPlan:
 
     requests: list[dg.RunRequest]
     pending: dict[str, DumpState] = field(default_factory=dict)
+    dumps: int = 0  # dump files in the raw folder when the plan was made
 
     def count(self, state: DumpState) -> int:
         return sum(1 for value in self.pending.values() if value == state)
@@ -67,18 +68,19 @@ def plan_refresh(settings: Settings, instance: dg.DagsterInstance, *, always_bui
     project changed since the last build, and only published when the served copy is behind.
     """
     loaded, built_digest = snapshot_state(settings.read_snapshot)
+    files = scan_raw_dir(settings.raw_dir).files
     # A file that cannot be read right now (permissions, deleted mid-scan) waits; the sensor reports it.
-    pending = not_loaded(scan_raw_dir(settings.raw_dir).files, loaded).pending
+    pending = not_loaded(files, loaded).pending
     known = register_partitions(instance, pending)
     if pending:
         order = {name: index for index, name in enumerate(known)}
         ordered = sorted(pending, key=order.__getitem__)
-        return RefreshPlan([ingest_request(ordered[0], ordered[-1])], pending)
+        return RefreshPlan([ingest_request(ordered[0], ordered[-1])], pending, len(files))
     if always_build or built_digest != project_digest():
-        return RefreshPlan([dg.RunRequest(asset_selection=build_keys(settings))])
+        return RefreshPlan([dg.RunRequest(asset_selection=build_keys(settings))], dumps=len(files))
     if served_copy_is_behind(settings):
-        return RefreshPlan([dg.RunRequest(asset_selection=[SERVED_KEY])])
-    return RefreshPlan([])
+        return RefreshPlan([dg.RunRequest(asset_selection=[SERVED_KEY])], dumps=len(files))
+    return RefreshPlan([], dumps=len(files))
 
 
 def plan_rerun(settings: Settings, instance: dg.DagsterInstance, names: Sequence[str]) -> RefreshPlan:
@@ -106,9 +108,9 @@ def plan_rerun(settings: Settings, instance: dg.DagsterInstance, names: Sequence
                 stretches.append([name])
     pending: dict[str, DumpState] = dict.fromkeys(chosen, "rerun")
     if len(stretches) == 1:
-        return RefreshPlan([ingest_request(stretches[0][0], stretches[0][-1], reparse=True)], pending)
+        return RefreshPlan([ingest_request(stretches[0][0], stretches[0][-1], reparse=True)], pending, len(present))
     ingest_only = [ingest_request(run[0], run[-1], reparse=True, asset_selection=[SIGHTINGS_KEY]) for run in stretches]
-    return RefreshPlan([*ingest_only, dg.RunRequest(asset_selection=build_keys(settings))], pending)
+    return RefreshPlan([*ingest_only, dg.RunRequest(asset_selection=build_keys(settings))], pending, len(present))
 
 
 def build_daily_schedule(cron: str) -> dg.ScheduleDefinition:
