@@ -19,6 +19,7 @@ import pytest
 from orchestration.defs.dbt import dbt_models, warehouse_snapshot
 from orchestration.defs.ingestion import SIGHTINGS_KEY
 from orchestration.load.warehouse import writer_lock
+from orchestration.settings import Settings
 from tests.conftest import Workspace, new_workspace, table_contents
 from tests.dagster_dev import DagsterDev, dagster_dev
 from tests.synthetic import generate_dumps, write_dumps
@@ -95,7 +96,7 @@ def tamper(workspace: Workspace, names: list[str]) -> None:
     it only when no one holds that lock.
     """
     with (
-        writer_lock(workspace.warehouse.with_name(f"{workspace.warehouse.name}.writer.lock")),
+        writer_lock(Settings.from_env(workspace.env()).writer_lock),
         duckdb.connect(str(workspace.warehouse)) as con,
     ):
         con.execute(

@@ -59,6 +59,11 @@ _DUCKDB_TYPES: dict[PolarsType, str] = {
 }
 
 
+def _sql_string(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def duckdb_type(dtype: PolarsType) -> str:
     """The DuckDB type that holds a Polars column of ``dtype`` without loss, as Arrow hands it over."""
     if isinstance(dtype, pl.List):
@@ -79,7 +84,7 @@ def _column_ddl(column: Column, *, constraints: bool = True) -> str:
     if constraints and not column.nullable:
         parts.append("not null")
     if column.default is not None:
-        parts.append("default '{}'".format(column.default.replace("'", "''")))
+        parts.append(f"default {_sql_string(column.default)}")
     return " ".join(parts)
 
 
@@ -283,17 +288,13 @@ def _attach(path: Path) -> duckdb.DuckDBPyConnection:
     """
     con = duckdb.connect(config={"storage_compatibility_version": STORAGE_VERSION, "temp_directory": f"{path}.tmp"})
     try:
-        con.execute(f"attach {_sql_string(path)} as {CATALOG} (row_group_size {ROW_GROUP_ROWS})")
+        con.execute(f"attach {_sql_string(str(path))} as {CATALOG} (row_group_size {ROW_GROUP_ROWS})")
         con.execute(f"use {CATALOG}")
         con.execute("detach memory")
     except BaseException:
         con.close()
         raise
     return con
-
-
-def _sql_string(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _missing(path: Path, evidence: str) -> WarehouseDamaged:
