@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from orchestration.defs.dbt_project import DBT_EXECUTABLE
+from orchestration.defs.dbt_project import DBT_EXECUTABLE, mart_keys
 from orchestration.load.warehouse import CATALOG, ROW_GROUP_ROWS, connect
 from tests.conftest import MARTS
 
@@ -482,9 +483,9 @@ def test_marts_are_tables_in_main_and_staging_views_apart(marts: duckdb.DuckDBPy
     }
 
 
-def test_mart_keys_and_required_columns_are_enforced_by_duckdb(marts: duckdb.DuckDBPyConnection) -> None:
-    """The marts' not-null, unique and primary-key rules are contract constraints, not data tests:
-    the table dbt built refuses, in DuckDB itself, a row that breaks one."""
+def test_required_columns_are_enforced_by_duckdb(marts: duckdb.DuckDBPyConnection) -> None:
+    """The marts' not-null rules are contract constraints: the table dbt built refuses, in DuckDB
+    itself, a row that breaks one. Keys are data tests (below), so DuckDB builds no index for them."""
     ddl = marts.execute(
         "select sql from duckdb_tables() where schema_name = 'main' and table_name = 'papers'"
     ).fetchone()
@@ -498,8 +499,32 @@ def test_mart_keys_and_required_columns_are_enforced_by_duckdb(marts: duckdb.Duc
         scratch.execute(ddl[0].replace("main.papers", "papers"))
         insert = f"insert into papers values ({placeholders})"  # noqa: S608  # placeholders only
         scratch.execute(insert, list(row))
-        with pytest.raises(duckdb.ConstraintException, match=r"(?i)duplicate key"):
-            scratch.execute(insert, list(row))
         titleless = {**dict(zip(names, row, strict=True)), "paper_id": "another-paper", "title": None}
         with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
             scratch.execute(insert, list(titleless.values()))
+    indexed = marts.execute("select table_name from duckdb_indexes() where schema_name = 'main'").fetchall()
+    assert indexed == [], "a key constraint builds an index on every write"
+
+
+def test_each_paper_level_mart_has_a_primary_key_test_that_fails_on_a_repeated_key(built: Path, tmp_path: Path) -> None:
+    """The keys the served tables get (``mart_keys``) are the marts' ``primary_key`` tests, and each
+    of them fails when a row of its mart appears twice."""
+    keys = mart_keys(built / "target" / "manifest.json")
+    assert keys == {
+        "papers": ["paper_id"],
+        "paper_first_seen": ["paper_id"],
+        "authors_per_paper": ["paper_id"],
+        "paper_authors": ["paper_id", "author_position"],
+        "paper_upvotes_daily": ["paper_id", "seen_on"],
+    }
+    shutil.copy(built / "papers.duckdb", tmp_path / "papers.duckdb")
+    with duckdb.connect(str(tmp_path / "papers.duckdb")) as con:
+        for mart in keys:
+            con.execute(f"insert into main.{mart} select * from main.{mart} limit 1")  # noqa: S608  # mart names from the manifest
+
+    result = dbt(tmp_path, "test", "--select", "test_name:primary_key")
+
+    assert result.returncode != 0
+    failed = {line.split(" FAIL 1 ")[1].split()[0] for line in result.stdout.splitlines() if " FAIL 1 " in line}
+    expected = {f"primary_key_{mart}_{'__'.join(columns)}" for mart, columns in keys.items()}
+    assert failed == expected, result.stdout[-3000:]

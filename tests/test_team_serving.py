@@ -24,6 +24,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
+from orchestration.defs.dbt_project import mart_keys
 from orchestration.load.serve import HASHES, READER_ROLE, SCHEMA, publish_marts, served_build, snapshot_build
 from tests.conftest import MARTS, REPO_ROOT, Workspace
 from tests.dagster_dev import free_port
@@ -32,6 +33,7 @@ from tests.synthetic import generate_dumps, write_dumps
 
 pytestmark = pytest.mark.slow
 
+KEYS = mart_keys()
 PUBLISHER = "papers_publisher"
 ANALYST = "analyst"
 
@@ -103,14 +105,14 @@ def test_publishes_write_only_the_rows_that_changed_and_serve_the_snapshot(
         "delete from main.paper_upvotes_daily where seen_on = (select max(seen_on) from main.paper_upvotes_daily)",
     )
 
-    first = publish_marts(snapshot, url)
+    first = publish_marts(snapshot, url, keys=KEYS)
     assert (first.mode, first.copied) == ("whole", first.rows)
     assert served_marts(url) == duckdb_marts(snapshot)
     assert set(first.rows) == set(MARTS)
     assert first.rows["papers"] == len(duckdb_marts(snapshot)["papers"]) > 0
     assert served_build(url) == snapshot_build(snapshot) != ""
 
-    second = publish_marts(changed, url)
+    second = publish_marts(changed, url, keys=KEYS)
     assert second.mode == "changes"
     assert served_marts(url) == duckdb_marts(changed)
     assert served_build(url) == snapshot_build(changed) != snapshot_build(snapshot)
@@ -118,7 +120,7 @@ def test_publishes_write_only_the_rows_that_changed_and_serve_the_snapshot(
     assert second.copied["paper_first_seen"] == second.copied["paper_upvotes_daily"] == 0, "rows only deleted"
     assert second.copied["authors_per_paper"] == 0
 
-    third = publish_marts(snapshot, url)
+    third = publish_marts(snapshot, url, keys=KEYS)
     assert third.mode == "changes"
     assert served_marts(url) == duckdb_marts(snapshot), "deleted rows come back"
     with server.admin("changes") as con:
@@ -130,12 +132,12 @@ def test_a_mart_whose_columns_changed_is_published_whole(
     server: Postgres, built_workspace: Workspace, tmp_path: Path
 ) -> None:
     url, _ = serve_database(server, "layout")
-    publish_marts(built_workspace.snapshot, url)
+    publish_marts(built_workspace.snapshot, url, keys=KEYS)
     wider = changed_copy(
         built_workspace.snapshot, tmp_path / "wider.duckdb", "alter table main.paper_authors add column note varchar"
     )
 
-    published = publish_marts(wider, url)
+    published = publish_marts(wider, url, keys=KEYS)
 
     assert published.mode == "whole"
     assert served_marts(url) == duckdb_marts(wider)
@@ -148,7 +150,7 @@ def test_a_mart_whose_columns_changed_is_published_whole(
     assert columns[-1] == ("note",)
     with psycopg.connect(url) as con:
         con.execute("drop schema papers cascade")  # by hand: the next publish builds it again
-    assert publish_marts(wider, url).mode == "whole"
+    assert publish_marts(wider, url, keys=KEYS).mode == "whole"
     assert served_marts(url) == duckdb_marts(wider)
 
 
@@ -159,7 +161,7 @@ def test_reader_role_reads_every_mart_and_nothing_else(server: Postgres, built_w
         owner.execute("create table raw.dumps (dump_file text)")
         owner.execute("create schema staging")
         owner.execute("create view staging.stg_raw__dumps as select * from raw.dumps")
-    publish_marts(built_workspace.snapshot, url)
+    publish_marts(built_workspace.snapshot, url, keys=KEYS)
 
     with psycopg.connect(analyst_url, autocommit=True) as analyst:
         for mart in MARTS:
@@ -194,7 +196,7 @@ def test_readers_polling_through_publishes_see_whole_copies(
 ) -> None:
     url, analyst_url = serve_database(server, "polled")
     snapshots = growing_snapshots(built_workspace, tmp_path, steps=6)
-    publish_marts(snapshots[0], url)
+    publish_marts(snapshots[0], url, keys=KEYS)
     seen: dict[float, list[tuple[int, int, int]]] = {0.1: [], 0.0: []}
     errors: list[str] = []
     stop = threading.Event()
@@ -220,7 +222,7 @@ def test_readers_polling_through_publishes_see_whole_copies(
         reader.start()
     try:
         for snapshot in snapshots[1:]:
-            publish_marts(snapshot, url)
+            publish_marts(snapshot, url, keys=KEYS)
             time.sleep(0.3)
     finally:
         stop.set()
@@ -240,7 +242,8 @@ def test_readers_polling_through_publishes_see_whole_copies(
 
 
 PUBLISH_SCRIPT = "import sys; from pathlib import Path; from orchestration.load.serve import publish_marts;"
-PUBLISH_SCRIPT += " publish_marts(Path(sys.argv[1]), sys.argv[2])"
+PUBLISH_SCRIPT += " from orchestration.defs.dbt_project import mart_keys;"
+PUBLISH_SCRIPT += " publish_marts(Path(sys.argv[1]), sys.argv[2], keys=mart_keys())"
 
 
 def start_publish(snapshot: Path, url: str) -> subprocess.Popen[bytes]:
@@ -257,7 +260,7 @@ def old_copy_served(server: Postgres, name: str, built: Workspace, folder: Path)
     """A database that serves an older copy of the built marts; returns its URLs and the old and new snapshots."""
     url, analyst_url = serve_database(server, name)
     old, new = growing_snapshots(built, folder, steps=2)
-    publish_marts(old, url)
+    publish_marts(old, url, keys=KEYS)
     return url, analyst_url, old, new
 
 
@@ -290,7 +293,7 @@ def test_a_publish_killed_while_it_waits_to_commit_leaves_the_previous_copy(
 
     assert served_marts(url) == duckdb_marts(old)
     assert served_build(url) == snapshot_build(old)
-    assert publish_marts(new, url).mode == path
+    assert publish_marts(new, url, keys=KEYS).mode == path
     assert served_marts(url) == duckdb_marts(new)
     with server.admin(database) as admin:
         assert not admin.execute("select 1 from pg_namespace where nspname like %s", ["%\\_\\_next"]).fetchone()
@@ -301,9 +304,9 @@ def test_a_publish_killed_at_random_points_leaves_a_whole_copy(
 ) -> None:
     url, _, old, new = old_copy_served(server, "killed_copy", built_workspace, tmp_path)
     started = time.perf_counter()
-    publish_marts(new, url)
+    publish_marts(new, url, keys=KEYS)
     duration = time.perf_counter() - started
-    publish_marts(old, url)
+    publish_marts(old, url, keys=KEYS)
     versions = {"old": duckdb_marts(old), "new": duckdb_marts(new)}
     outcomes = []
     chance = random.Random(17)
@@ -317,10 +320,10 @@ def test_a_publish_killed_at_random_points_leaves_a_whole_copy(
         outcome = next((name for name, marts in versions.items() if served == marts), "neither")
         outcomes.append(outcome)
         if outcome == "new":
-            publish_marts(old, url)
+            publish_marts(old, url, keys=KEYS)
     assert "neither" not in outcomes, outcomes
     assert "old" in outcomes, f"no kill landed before the swap: {outcomes}"
-    publish_marts(new, url)
+    publish_marts(new, url, keys=KEYS)
     assert served_marts(url) == versions["new"]
 
 

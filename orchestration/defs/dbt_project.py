@@ -77,6 +77,20 @@ def warehouse_vars(warehouse: Path) -> list[str]:
     return ["--vars", json.dumps({"warehouse": str(warehouse)})]
 
 
+def mart_keys(manifest_path: Path | None = None) -> dict[str, list[str]]:
+    """Each model's key columns, as its ``primary_key`` data test names them (the served tables' keys).
+
+    ``dbt_project/tests/generic/primary_key.sql`` checks them; ``manifest_path`` defaults to the project's manifest.
+    """
+    manifest = json.loads((manifest_path or DBT_PROJECT.manifest_path).read_text())
+    nodes = manifest["nodes"]
+    return {
+        nodes[test["attached_node"]]["name"]: list(test["test_metadata"]["kwargs"]["columns"])
+        for test in nodes.values()
+        if test["resource_type"] == "test" and (test.get("test_metadata") or {}).get("name") == "primary_key"
+    }
+
+
 # The manifest is parsed for the default warehouse, so that warehouse's first build reuses its partial-parse state.
 PARSE_VARS = warehouse_vars(Settings().warehouse)
 

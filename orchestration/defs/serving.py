@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.defs.dbt import FOLLOW_RERUNS, warehouse_snapshot
+from orchestration.defs.dbt_project import mart_keys
 from orchestration.defs.resources import PapersResource
 from orchestration.load.serve import READER_ROLE, SCHEMA, ServeError, publish_marts, served_build, snapshot_build
 from orchestration.settings import Settings
@@ -27,7 +28,7 @@ def served_marts(context: dg.AssetExecutionContext, papers: PapersResource) -> d
             allow_retries=False,
         )
     try:
-        published = publish_marts(settings.read_snapshot, settings.serve_url)
+        published = publish_marts(settings.read_snapshot, settings.serve_url, keys=mart_keys())
     except ServeError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
     context.log.info(

@@ -5,9 +5,10 @@ snapshot to that database. Rows move as Arrow record batches through ADBC's Post
 which writes them with binary ``COPY``. A publish takes one of two paths:
 
 - **Changes** (the daily case): the served tables have the snapshot's layout, so one transaction
-  replaces only what changed. Each mart with a primary key has a hash of every row in the
-  writer-only schema ``papers_publish``. Rows whose hash changed or whose key is gone are deleted
-  and the new versions are copied in. Marts without a key, which are small, are replaced whole.
+  replaces only what changed. Each mart with a key (the columns its dbt ``primary_key`` test
+  names, passed in as ``keys``) has a hash of every row in the writer-only schema
+  ``papers_publish``. Rows whose hash changed or whose key is gone are deleted and the new
+  versions are copied in. Marts without a key, which are small, are replaced whole.
   PostgreSQL's MVCC shows readers the old marts until the commit and the new ones after it, and
   a reader never waits.
 - **Whole** (the first publish, or when a mart's columns or key changed): the copy is built and
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -75,7 +76,7 @@ class Published:
 class Mart:
     name: str
     columns: list[tuple[str, str]]  # (name, DuckDB type)
-    key: list[str]  # the primary key's columns; empty if the mart has none
+    key: list[str]  # the key's columns; empty if the mart has none
 
     @property
     def keys(self) -> str:
@@ -113,13 +114,23 @@ def served_build(url: str) -> str | None:
     return None if row is None else str(row[0] or "")
 
 
-def publish_marts(snapshot: Path, url: str, *, sleep: Callable[[float], None] = time.sleep) -> Published:
-    """Bring the served schema up to date with every mart of the read snapshot, atomically."""
+def publish_marts(
+    snapshot: Path,
+    url: str,
+    *,
+    keys: Mapping[str, Sequence[str]],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Published:
+    """Bring the served schema up to date with every mart of the read snapshot, atomically.
+
+    ``keys``: each mart's key columns (``orchestration.defs.dbt_project.mart_keys``); the served
+    table gets them as its primary key. A mart without a key is replaced whole on every publish.
+    """
     started = time.perf_counter()
     server = server_label(url)
     build = snapshot_build(snapshot)
     with duckdb.connect(str(snapshot), read_only=True) as source, _connect(url) as con, con.cursor() as cur:
-        marts = _marts(source)
+        marts = _marts(source, keys)
         layout = json.dumps({mart.name: [mart.columns, mart.key] for mart in marts}, sort_keys=True)
         _run(server, "wait for another publish to finish", cur.execute, f"select pg_advisory_lock({PUBLISH_LOCK})")
         con.commit()
@@ -147,7 +158,7 @@ def publish_marts(snapshot: Path, url: str, *, sleep: Callable[[float], None] = 
     return Published(server, mode, rows, copied, build, time.perf_counter() - started)
 
 
-def _marts(source: duckdb.DuckDBPyConnection) -> list[Mart]:
+def _marts(source: duckdb.DuckDBPyConnection, keys: Mapping[str, Sequence[str]]) -> list[Mart]:
     tables = source.execute(
         "select table_name from duckdb_tables() where schema_name = ? order by 1", [MARTS_SCHEMA]
     ).fetchall()
@@ -158,12 +169,7 @@ def _marts(source: duckdb.DuckDBPyConnection) -> list[Mart]:
             " order by column_index",
             [MARTS_SCHEMA, name],
         ).fetchall()
-        keys = source.execute(
-            "select constraint_column_names from duckdb_constraints()"
-            " where schema_name = ? and table_name = ? and constraint_type = 'PRIMARY KEY'",
-            [MARTS_SCHEMA, name],
-        ).fetchall()
-        marts.append(Mart(str(name), [(str(c), str(t)) for c, t in columns], list(keys[0][0]) if keys else []))
+        marts.append(Mart(str(name), [(str(c), str(t)) for c, t in columns], list(keys.get(str(name), ()))))
     return marts
 
 
