@@ -348,12 +348,15 @@ def test_title_rules() -> None:
         item("2401.00005", "x" * 301),
         item("2401.00006", "Long Summary", paper_summary="y " * 6_000),
         item("2401.00007", "   Spaced\u00a0\u3000Out\tTitle  ", paper_summary="  a\n\n b\t c  "),
+        # stg_raw__paper_sightings takes the abstract as loaded: stripped, and null when blank
+        item("2401.00008", "Blank Summary", paper_summary=" \u00a0\t\n "),
     )
     parsed = parse(text)
     assert parsed.sightings.select("position", "title", "abstract").rows() == [
         (1, "Top Level Title", None),
         (2, "Fallback Title", None),
         (7, "Spaced Out Title", "a b c"),
+        (8, "Blank Summary", None),
     ]
     assert parsed.rejects.select("position", "reason").rows() == [
         (3, "item without a title (paper.title or title)"),

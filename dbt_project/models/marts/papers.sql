@@ -31,7 +31,9 @@
     )
 }}
 
-with sightings as (
+-- `not materialized`: DuckDB would otherwise materialize this CTE, read twice, with every
+-- abstract ever loaded; inlined, the fingerprints read no abstract at all.
+with sightings as not materialized (
     select * from {{ ref('int_paper_sightings') }}
 ),
 
