@@ -78,17 +78,19 @@ def warehouse_vars(warehouse: Path) -> list[str]:
 
 
 def mart_keys(manifest_path: Path | None = None) -> dict[str, list[str]]:
-    """Each model's key columns, as its ``primary_key`` data test names them (the served tables' keys).
+    """Each mart's key columns, as its ``primary_key`` data test names them (the served tables' keys).
 
     ``dbt_project/tests/generic/primary_key.sql`` checks them; ``manifest_path`` defaults to the project's manifest.
     """
     manifest = json.loads((manifest_path or DBT_PROJECT.manifest_path).read_text())
     nodes = manifest["nodes"]
-    return {
-        nodes[test["attached_node"]]["name"]: list(test["test_metadata"]["kwargs"]["columns"])
-        for test in nodes.values()
-        if test["resource_type"] == "test" and (test.get("test_metadata") or {}).get("name") == "primary_key"
-    }
+    keys: dict[str, list[str]] = {}
+    for test in nodes.values():
+        if test["resource_type"] == "test" and (test.get("test_metadata") or {}).get("name") == "primary_key":
+            model = nodes[test["attached_node"]]
+            if model["fqn"][1] == "marts":  # models/marts/: the tables in schema main
+                keys[model["name"]] = list(test["test_metadata"]["kwargs"]["columns"])
+    return keys
 
 
 # The manifest is parsed for the default warehouse, so that warehouse's first build reuses its partial-parse state.

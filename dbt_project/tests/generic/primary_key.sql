@@ -1,6 +1,6 @@
 {#
     The model's primary key: fails on every value of `columns` that is null or occurs more than
-    once. orchestration/load/serve.py takes these columns as the key of the served table.
+    once. A mart's key is also the primary key of its served table (orchestration/load/serve.py).
 #}
 {% test primary_key(model, columns) %}
 
